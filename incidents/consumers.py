@@ -1,0 +1,34 @@
+"""Live incident and monitor updates for logged-in browsers (and token-authenticated scripts)."""
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+# Every change to an incident or monitor is sent to this one group (see incidents.live).
+LIVE_GROUP = "opsassist.live"
+
+
+class IncidentsConsumer(AsyncJsonWebsocketConsumer):
+    """`/ws/incidents/`: refuses anonymous connections; relays `incident.*` and `monitor.*` events."""
+
+    async def connect(self):
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close()
+            return
+        await self.channel_layer.group_add(LIVE_GROUP, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code):
+        await self.channel_layer.group_discard(LIVE_GROUP, self.channel_name)
+
+    async def receive_json(self, content, **kwargs):
+        if content.get("type") == "ping":
+            await self.send_json({"type": "pong"})
+
+    async def incident_created(self, event):
+        await self.send_json({"type": "incident.created", "incident": event["incident"]})
+
+    async def incident_updated(self, event):
+        await self.send_json({"type": "incident.updated", "incident": event["incident"]})
+
+    async def monitor_updated(self, event):
+        await self.send_json({"type": "monitor.updated", "monitor": event["monitor"]})

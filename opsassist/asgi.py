@@ -1,0 +1,38 @@
+"""ASGI entry point: HTTP through Django, WebSockets through Channels, plus lifespan for start-up hooks."""
+
+import asyncio
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsassist.settings")
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+
+from opsassist.lib import live  # noqa: E402
+from opsassist.routing import websocket_urlpatterns  # noqa: E402
+from opsassist.wsauth import TokenOrSessionAuthMiddleware  # noqa: E402
+
+
+async def lifespan(scope, receive, send):
+    """Record the server's loop so worker threads can reach the in-memory channel layer."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            live.set_server_loop(asyncio.get_running_loop())
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            live.set_server_loop(None)
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AllowedHostsOriginValidator(TokenOrSessionAuthMiddleware(URLRouter(websocket_urlpatterns))),
+        "lifespan": lifespan,
+    }
+)

@@ -1,0 +1,22 @@
+"""The Celery app, and every periodic schedule in one place.
+
+Without REDIS_URL the broker is in-memory and `manage.py serve` runs a worker and beat inside the web
+process (see opsassist/lib/embedded.py); with REDIS_URL they are separate processes (`make worker`,
+`make beat`).
+"""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsassist.settings")
+
+app = Celery("opsassist")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@app.on_after_finalize.connect
+def setup_periodic_tasks(sender, **kwargs):
+    """Every periodic job, with its interval and purpose."""
+    # (filled by the apps' schedules below)

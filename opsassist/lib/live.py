@@ -1,0 +1,48 @@
+"""Push messages to WebSocket clients through the channel layer, from any thread or process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+log = logging.getLogger(__name__)
+
+_server_loop: asyncio.AbstractEventLoop | None = None
+
+
+def set_server_loop(loop: asyncio.AbstractEventLoop | None) -> None:
+    """Remember the ASGI server's event loop (called at lifespan start-up).
+
+    The in-memory channel layer keeps asyncio queues owned by that loop; a Celery thread of the embedded
+    worker must hand its sends to that loop rather than run them on a loop of its own.
+    """
+    global _server_loop
+    _server_loop = loop
+
+
+def group_send(group: str, message: dict) -> None:
+    """Send `message` to `group`; never raises (a live update must not break the change that caused it)."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        loop = _server_loop
+        if loop is not None and loop.is_running():
+            if _running_loop() is loop:
+                loop.create_task(layer.group_send(group, message))
+            else:
+                asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
+            return
+        async_to_sync(layer.group_send)(group, message)
+    except Exception:
+        log.exception("live update to %s failed", group)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None

@@ -1,0 +1,47 @@
+"""Serve HTTP and WebSockets with uvicorn.
+
+Embedded mode (no REDIS_URL): also runs the Celery worker and beat in this process.
+Service mode: web only; run `make worker` and `make beat` (or `make up`, which starts all three).
+"""
+
+import os
+
+import uvicorn
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from opsassist.lib.embedded import background_services
+
+
+class Command(BaseCommand):
+    help = "Serve OpsAssist over HTTP and WebSocket (uvicorn)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=os.environ.get("OPSASSIST_HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=settings.OPSASSIST_PORT)
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=None,
+            help="uvicorn worker processes (service mode only; default WEB_CONCURRENCY or 2)",
+        )
+
+    def handle(self, *args, host, port, workers, **options):
+        config = {
+            "host": host,
+            "port": port,
+            "lifespan": "on",
+            "log_level": settings.LOG_LEVEL.lower(),
+            "access_log": settings.LOG_LEVEL == "DEBUG",
+            "proxy_headers": True,
+            "timeout_graceful_shutdown": 10,
+        }
+        self.stdout.write(f"OpsAssist on http://{host}:{port}/ ({'embedded' if settings.EMBEDDED else 'service'} mode)")
+        if settings.EMBEDDED:
+            if workers and workers > 1:
+                raise CommandError("Several web workers need REDIS_URL (the in-memory broker is per process).")
+            with background_services():
+                uvicorn.run("opsassist.asgi:application", **config)
+        else:
+            workers = workers or int(os.environ.get("WEB_CONCURRENCY", "2"))
+            uvicorn.run("opsassist.asgi:application", workers=workers, **config)

@@ -1,0 +1,29 @@
+"""Built-in roles, kept in step with the models after every migrate.
+
+- viewer: reads everything.
+- responder: viewer, plus works incidents (acknowledge, resolve, notes, manual incidents), runs checks
+  and drills, proposes and approves remediations.
+- admin: the superuser created by `make up`; everything, including /admin/.
+"""
+
+from django.contrib.auth.models import Group, Permission
+
+PROJECT_APPS = ("incidents", "monitoring", "oncall", "remediation")
+
+RESPONDER_PERMISSIONS = {
+    "incidents": ["add_incident", "change_incident", "add_note", "add_event", "add_alert"],
+    "monitoring": ["add_monitor", "change_monitor", "add_heartbeat"],
+    "oncall": ["change_override", "add_override"],
+    "remediation": ["add_remediationrun", "change_remediationrun", "approve_remediationrun"],
+}
+
+
+def ensure_roles(**kwargs) -> None:
+    view = Permission.objects.filter(content_type__app_label__in=PROJECT_APPS, codename__startswith="view_")
+    viewer, _ = Group.objects.get_or_create(name="viewer")
+    viewer.permissions.set(view)
+    responder, _ = Group.objects.get_or_create(name="responder")
+    extra = Permission.objects.none()
+    for app_label, codenames in RESPONDER_PERMISSIONS.items():
+        extra |= Permission.objects.filter(content_type__app_label=app_label, codename__in=codenames)
+    responder.permissions.set(view | extra)

@@ -1,0 +1,3 @@
+from incidents.routing import websocket_urlpatterns as incident_routes
+
+websocket_urlpatterns = [*incident_routes]

@@ -1,0 +1,23 @@
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from opsassist import api, views
+
+api_v1 = [
+    re_path(r"^me/?$", api.me, name="me"),
+    path("", include("incidents.api.urls")),
+]
+
+urlpatterns = [
+    path("health", views.health, name="health"),
+    path("health/ready", views.ready, name="health-ready"),
+    path("health/live", views.live, name="health-live"),
+    path("", include("django_prometheus.urls")),
+    path("api/schema", SpectacularAPIView.as_view(), name="schema"),
+    path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/v1/", include((api_v1, "api"))),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("", include("incidents.urls")),
+]

@@ -1,0 +1,60 @@
+"""`make up` for real: the embedded single process, and the PostgreSQL + Redis multi-process mode."""
+
+import uuid
+
+import httpx
+import psycopg
+import pytest
+import redis
+
+from conftest import TEST_POSTGRES_URL, _reachable, need
+from tests.server import running_server
+
+pytestmark = pytest.mark.server
+
+
+def _check_served(base: str, token: str) -> None:
+    assert httpx.get(base + "/health").status_code == 200
+    assert httpx.get(base + "/api/v1/me").status_code == 401
+    me = httpx.get(base + "/api/v1/me", headers={"Authorization": f"Token {token}"})
+    assert me.status_code == 200 and me.json()["username"] == "admin"
+
+
+def test_embedded_mode_serves_and_stops_on_ctrl_c(tmp_path):
+    with running_server(tmp_path) as (base, token, proc):
+        _check_served(base, token)
+        assert httpx.get(base + "/health").json()["checks"]["database"]["engine"] == "sqlite"
+    assert proc.returncode == 0
+    assert (tmp_path / "opsassist.sqlite3").exists()
+
+    # A second start reuses the admin user and its token.
+    with running_server(tmp_path) as (base, token2, _):
+        assert token2 == token
+        _check_served(base, token2)
+
+
+@pytest.fixture
+def scratch_database():
+    """A PostgreSQL database created for this test and dropped after it."""
+    need("PostgreSQL", _reachable(TEST_POSTGRES_URL, 5432))
+    name = f"opsassist_srv_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(TEST_POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield TEST_POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
+    with psycopg.connect(TEST_POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_service_mode_runs_web_worker_and_beat(tmp_path, scratch_database, redis_url):
+    env = {"DATABASE_URL": scratch_database, "REDIS_URL": redis_url}
+    with running_server(tmp_path, env=env, timeout=90) as (base, token, _proc):
+        _check_served(base, token)
+        health = httpx.get(base + "/health").json()
+        assert health["checks"]["database"]["engine"] == "postgresql"
+        assert health["checks"]["broker"]["kind"] == "redis"
+        # The worker is a separate process consuming the Redis broker.
+        client = redis.Redis.from_url(redis_url)
+        assert any(key.startswith(b"_kombu.binding") for key in client.keys("*"))
+    log = (tmp_path / "server.log").read_text()
+    for name in ("web.1", "worker.1", "beat.1"):
+        assert name in log
