@@ -79,7 +79,7 @@ def _user(django_user_model, username: str, group: str | None = None, **extra):
         username=username,
         email=f"{username}@example.com",
         password="pw",
-        **extra,  # noqa: S106
+        **extra,
     )
     if group:
         user.groups.add(Group.objects.get(name=group))

@@ -19,4 +19,13 @@ app.autodiscover_tasks()
 @app.on_after_finalize.connect
 def setup_periodic_tasks(sender, **kwargs):
     """Every periodic job, with its interval and purpose."""
-    # (filled by the apps' schedules below)
+    from django.conf import settings
+
+    # Every CORRELATION_INTERVAL_SECONDS (1 s): open/attach incidents for services whose error events
+    # crossed CORRELATION_THRESHOLD within CORRELATION_WINDOW_SECONDS. One grouped query a pass.
+    sender.add_periodic_task(
+        settings.CORRELATION_INTERVAL_SECONDS,
+        sender.signature("incidents.correlate_events"),
+        name="correlate events",
+        expires=settings.CORRELATION_INTERVAL_SECONDS * 5,
+    )

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from opsassist import api, views
+from opsassist import api, metrics, views
 
 api_v1 = [
     re_path(r"^me/?$", api.me, name="me"),
@@ -13,7 +13,7 @@ urlpatterns = [
     path("health", views.health, name="health"),
     path("health/ready", views.ready, name="health-ready"),
     path("health/live", views.live, name="health-live"),
-    path("", include("django_prometheus.urls")),
+    path("metrics", metrics.metrics, name="prometheus-metrics"),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/v1/", include((api_v1, "api"))),

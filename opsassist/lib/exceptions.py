@@ -5,6 +5,8 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from opsassist.lib.errors import ServiceError
+
 
 def exception_handler(exc, context):
     """DRF's handler, plus: validation errors always carry `detail` naming the fields, and a
@@ -15,15 +17,44 @@ def exception_handler(exc, context):
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
             headers={"Retry-After": "5"},
         )
+    if isinstance(exc, ServiceError):
+        body = {"detail": exc.message}
+        if exc.field:
+            body["errors"] = {exc.field: [exc.message]}
+        return Response(body, status=exc.status_code)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
-    if response.status_code == 400 and not (isinstance(response.data, dict) and "detail" in response.data):
-        errors = response.data
-        fields = sorted(errors) if isinstance(errors, dict) else []
+    if response.status_code == 400 and not (isinstance(response.data, dict) and set(response.data) == {"detail"}):
+        errors = flatten_errors(response.data)
+        fields = [name for name in errors if name != "non_field_errors"]
         detail = f"Invalid input: {', '.join(fields)}." if fields else "Invalid input."
+        if "non_field_errors" in errors:
+            detail = f"{detail} {' '.join(str(m) for m in errors['non_field_errors'])}"
         response.data = {"detail": detail, "errors": errors}
     return response
+
+
+def flatten_errors(data, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's nested error structure as {"field": [...], "[3].level": [...], "payload.summary": [...]}."""
+    out: dict[str, list[str]] = {}
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if isinstance(key, int):
+                name = f"{prefix}[{key}]"
+            else:
+                name = f"{prefix}.{key}" if prefix else str(key)
+            if key == "non_field_errors" and prefix:
+                name = prefix
+            out.update(flatten_errors(value, name))
+    elif isinstance(data, list) and data and all(isinstance(item, (dict, list)) for item in data):
+        for index, item in enumerate(data):
+            if item:
+                out.update(flatten_errors(item, f"{prefix}[{index}]"))
+    else:
+        messages = data if isinstance(data, list) else [data]
+        out[prefix or "non_field_errors"] = [str(m) for m in messages]
+    return out
 
 
 def _is_unavailable(exc) -> bool:

@@ -5,4 +5,5 @@ class OptionalSlashRouter(SimpleRouter):
     """Routes answer both `/api/v1/incidents` and `/api/v1/incidents/` (clients differ)."""
 
     def __init__(self):
-        super().__init__(trailing_slash="/?", use_regex_path=True)
+        super().__init__(use_regex_path=True)
+        self.trailing_slash = "/?"

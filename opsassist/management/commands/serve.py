@@ -5,6 +5,7 @@ Service mode: web only; run `make worker` and `make beat` (or `make up`, which s
 """
 
 import os
+import shutil
 
 import uvicorn
 from django.conf import settings
@@ -44,4 +45,13 @@ class Command(BaseCommand):
                 uvicorn.run("opsassist.asgi:application", **config)
         else:
             workers = workers or int(os.environ.get("WEB_CONCURRENCY", "2"))
+            _prepare_multiprocess_metrics()
             uvicorn.run("opsassist.asgi:application", workers=workers, **config)
+
+
+def _prepare_multiprocess_metrics() -> None:
+    """Several uvicorn workers share counters through prometheus_client's multiprocess directory."""
+    path = settings.VAR_DIR / "prometheus"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(path))

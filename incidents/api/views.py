@@ -1,0 +1,167 @@
+"""Incident and event endpoints. Each handler validates, calls one service, and answers."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import Prefetch
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from incidents import analytics, services
+from incidents.api.filters import EventFilterSet, IncidentFilterSet
+from incidents.api.serializers import (
+    MAX_BATCH,
+    EventSerializer,
+    IncidentCreateSerializer,
+    IncidentDetailSerializer,
+    IncidentSerializer,
+    IncidentUpdateSerializer,
+    NoteSerializer,
+    StatusSerializer,
+)
+from incidents.metrics import events_ingested_total
+from incidents.models import Event, Incident, Note, TimelineEntry
+
+DEFAULT_WINDOW = timedelta(days=30)
+
+
+class IncidentViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+):
+    """Incidents, newest first. Manual create, PATCH edits, status moves, notes and analytics."""
+
+    queryset = Incident.objects.select_related("assigned_to")
+    serializer_class = IncidentSerializer
+    lookup_value_regex = r"\d+"
+    filterset_class = IncidentFilterSet
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        if self.action == "retrieve":
+            queryset = queryset.prefetch_related(
+                "alerts",
+                Prefetch("notes", queryset=Note.objects.select_related("author")),
+                Prefetch("timeline", queryset=TimelineEntry.objects.order_by("at", "id")),
+            )
+        return queryset
+
+    def get_serializer_class(self):
+        return IncidentDetailSerializer if self.action == "retrieve" else IncidentSerializer
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "now": timezone.now()}
+
+    def _detail(self, incident: Incident, code=status.HTTP_200_OK) -> Response:
+        incident = self.get_queryset().get(pk=incident.pk)
+        return Response(IncidentSerializer(incident, context=self.get_serializer_context()).data, status=code)
+
+    @extend_schema(request=IncidentCreateSerializer, responses={201: IncidentSerializer})
+    def create(self, request, *args, **kwargs):
+        data = IncidentCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        incident = services.create_manual_incident(actor=request.user, **data.validated_data)
+        return self._detail(incident, status.HTTP_201_CREATED)
+
+    @extend_schema(request=IncidentUpdateSerializer, responses={200: IncidentSerializer})
+    def partial_update(self, request, *args, **kwargs):
+        data = IncidentUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        incident = services.do_update_incident(self.get_object(), data.validated_data, actor=request.user)
+        return self._detail(incident)
+
+    @extend_schema(request=StatusSerializer, responses={200: IncidentSerializer})
+    @action(detail=True, methods=["patch", "post"], url_path="status")
+    def set_status(self, request, pk=None):
+        data = StatusSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        incident = services.do_change_status(self.get_object(), data.validated_data["status"], actor=request.user)
+        return self._detail(incident)
+
+    @extend_schema(methods=["post"], request=NoteSerializer, responses={201: NoteSerializer})
+    @extend_schema(methods=["get"], responses={200: NoteSerializer(many=True)})
+    @action(detail=True, methods=["get", "post"])
+    def notes(self, request, pk=None):
+        incident = self.get_object()
+        if request.method == "GET":
+            notes = incident.notes.select_related("author")
+            return Response(NoteSerializer(notes, many=True).data)
+        data = NoteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        note = services.do_add_note(incident, data.validated_data["text"], author=request.user)
+        return Response(NoteSerializer(note).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("since", str, description="ISO 8601; default 30 days before `until`"),
+            OpenApiParameter("until", str, description="ISO 8601; default now"),
+        ],
+        responses={200: OpenApiResponse(description="Counts, MTTA/MTTR (mean, median), per-service availability")},
+    )
+    @action(detail=False, methods=["get"], filterset_class=None, pagination_class=None)
+    def analytics(self, request):
+        now = timezone.now()
+        params = _WindowParams(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        until = params.validated_data.get("until") or now
+        window = analytics.Window(since=params.validated_data.get("since") or until - DEFAULT_WINDOW, until=until)
+        if window.since >= window.until:
+            raise ValidationError({"since": ["must be before until"]})
+        return Response(analytics.analytics(window, now))
+
+
+class _WindowParams(serializers.Serializer):
+    since = serializers.DateTimeField(required=False)
+    until = serializers.DateTimeField(required=False)
+
+
+class EventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """`POST` one event (201, the stored event) or an array of up to 1000 (201 `{"accepted": N}`);
+    all-or-nothing. `GET` lists stored events, newest first."""
+
+    queryset = Event.objects.all()
+    serializer_class = EventSerializer
+    filterset_class = EventFilterSet
+
+    @extend_schema(
+        request=EventSerializer,
+        responses={
+            201: EventSerializer,
+            400: OpenApiResponse(description="Every bad field named; nothing stored"),
+        },
+        description='Also accepts a JSON array of up to 1000 events; then answers `{"accepted": N}`.',
+    )
+    def create(self, request, *args, **kwargs):
+        body = request.data
+        now = timezone.now()
+        if isinstance(body, list):
+            return self._create_batch(body, now)
+        if not isinstance(body, dict):
+            raise ValidationError({"non_field_errors": ["Send an event object or an array of events."]})
+        data = EventSerializer(data=body)
+        data.is_valid(raise_exception=True)
+        event = Event(**{"timestamp": now, **data.validated_data, "received_at": now})
+        event.save(force_insert=True)
+        events_ingested_total.labels(event.level).inc()
+        return Response(EventSerializer(event).data, status=status.HTTP_201_CREATED)
+
+    def _create_batch(self, body: list, now) -> Response:
+        if not body:
+            raise ValidationError({"non_field_errors": ["The array is empty."]})
+        if len(body) > MAX_BATCH:
+            raise ValidationError({"non_field_errors": [f"At most {MAX_BATCH} events per request ({len(body)} sent)."]})
+        data = EventSerializer(data=body, many=True)
+        data.is_valid(raise_exception=True)
+        events = [Event(**{"timestamp": now, **item, "received_at": now}) for item in data.validated_data]
+        with transaction.atomic():
+            Event.objects.bulk_create(events, batch_size=500)
+        for level, count in Counter(event.level for event in events).items():
+            events_ingested_total.labels(level).inc(count)
+        return Response({"accepted": len(events)}, status=status.HTTP_201_CREATED)

@@ -1,0 +1,46 @@
+"""Broadcast incident changes to `/ws/incidents/` after the change commits, once per transaction."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from incidents.consumers import LIVE_GROUP
+from opsassist.lib.live import group_send
+
+
+class _Broadcast:
+    def __init__(self, incident_id: int, created: bool):
+        self.incident_id = incident_id
+        self.created = created
+
+    def __call__(self) -> None:
+        broadcast(self.incident_id, self.created)
+
+
+def broadcast_on_commit(incident_id: int, created: bool = False) -> None:
+    """Queue one live update for this incident when the transaction commits.
+
+    Several changes to one incident in one transaction (a PATCH that assigns, notes and acknowledges)
+    send one message with the final state. A rolled-back transaction sends nothing.
+    """
+    connection = transaction.get_connection()
+    for entry in connection.run_on_commit:
+        func = entry[1]
+        if isinstance(func, _Broadcast) and func.incident_id == incident_id:
+            func.created = func.created or created
+            return
+    transaction.on_commit(_Broadcast(incident_id, created), robust=True)
+
+
+def broadcast(incident_id: int, created: bool = False) -> None:
+    broadcast_many([incident_id], created=created)
+
+
+def broadcast_many(incident_ids: list[int], created: bool = False) -> None:
+    """One query for all the incidents, then one message each."""
+    from incidents.api.serializers import IncidentSerializer
+    from incidents.models import Incident
+
+    kind = "incident.created" if created else "incident.updated"
+    for incident in Incident.objects.select_related("assigned_to").filter(pk__in=incident_ids):
+        group_send(LIVE_GROUP, {"type": kind, "incident": IncidentSerializer(incident).data})

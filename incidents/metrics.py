@@ -1,0 +1,69 @@
+"""Prometheus metrics of incidents and events.
+
+Incident gauges and the MTTA/MTTR histograms are computed from the database at scrape time, so every
+web process reports the same, correct numbers whatever process made the change. Only the ingestion
+counter is counted in-process (multiprocess-aware, see opsassist.metrics).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db.models import Count, Q, Sum
+from prometheus_client import Counter
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+from incidents.choices import UNRESOLVED, Severity, Status
+
+events_ingested_total = Counter("events_ingested", "Events accepted by POST /api/v1/events", ["level"])
+
+
+class IncidentCollector:
+    """incidents_total{status,severity}, open_incidents{severity}, incident_mtta/mttr_seconds{severity}."""
+
+    def collect(self):
+        from incidents.models import Incident
+
+        totals = CounterMetricFamily(
+            "incidents", "Incidents by current status and severity", labels=["status", "severity"]
+        )
+        counts = {
+            (row["status"], row["severity"]): row["n"]
+            for row in Incident.objects.values("status", "severity").annotate(n=Count("id")).order_by()
+        }
+        for status in Status.values:
+            for severity in Severity.values:
+                totals.add_metric([status, severity], counts.get((status, severity), 0))
+        yield totals
+
+        unresolved = GaugeMetricFamily(
+            "open_incidents", "Unresolved (open or acknowledged) incidents", labels=["severity"]
+        )
+        for severity in Severity.values:
+            unresolved.add_metric([severity], sum(counts.get((s, severity), 0) for s in UNRESOLVED))
+        yield unresolved
+
+        yield self._histogram("incident_mtta_seconds", "Time to acknowledge", "ack_seconds", settings.MTTA_BUCKETS)
+        yield self._histogram("incident_mttr_seconds", "Time to resolve", "resolve_seconds", settings.MTTR_BUCKETS)
+
+    def _histogram(self, name: str, doc: str, column: str, buckets: list[float]) -> HistogramMetricFamily:
+        from incidents.models import Incident
+
+        aggregates = {f"le_{i}": Count("id", filter=Q(**{f"{column}__lte": b})) for i, b in enumerate(buckets)}
+        rows = {
+            row["severity"]: row
+            for row in Incident.objects.filter(**{f"{column}__isnull": False})
+            .values("severity")
+            .annotate(n=Count("id"), total=Sum(column), **aggregates)
+            .order_by()
+        }
+        family = HistogramMetricFamily(name, doc, labels=["severity"])
+        for severity in Severity.values:
+            row = rows.get(severity)
+            cumulative = [(_le(b), float(row[f"le_{i}"]) if row else 0.0) for i, b in enumerate(buckets)]
+            cumulative.append(("+Inf", float(row["n"]) if row else 0.0))
+            family.add_metric([severity], cumulative, sum_value=float(row["total"] or 0) if row else 0.0)
+        return family
+
+
+def _le(bound: float) -> str:
+    return str(int(bound)) + ".0" if float(bound).is_integer() else str(bound)

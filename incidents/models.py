@@ -1,0 +1,203 @@
+"""Incidents, the events and alerts behind them, notes and the audit timeline."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from incidents.choices import (
+    ERROR_LEVELS,
+    PRIORITY_BY_SEVERITY,
+    UNRESOLVED,
+    AlertStatus,
+    Category,
+    Level,
+    Severity,
+    Source,
+    Status,
+    TimelineKind,
+)
+
+
+class Incident(models.Model):
+    """One failing thing, from detection to closure.
+
+    At most one unresolved (open/acknowledged) incident exists per (source, service, component, host,
+    source_key): the database enforces it (`incidents_incident_one_unresolved`), and every code path that
+    opens incidents goes through `incidents.services.get_or_open_incident`.
+    """
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    title = models.CharField(max_length=500)
+    description = models.TextField(blank=True, default="")
+    service = models.CharField(max_length=255)
+    component = models.CharField(max_length=255, blank=True, default="")
+    host = models.CharField(max_length=255, blank=True, default="")
+    source = models.CharField(max_length=20, choices=Source.choices)
+    # What identifies the failing thing within its source: "" for an event burst or a monitor, the
+    # dedup key / alert group for alerts, the incident's own uuid for manual incidents.
+    source_key = models.CharField(max_length=255, blank=True, default="")
+    severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.HIGH)
+    status = models.CharField(max_length=15, choices=Status.choices, default=Status.OPEN)
+
+    category = models.CharField(max_length=30, choices=Category.choices, blank=True, default="")
+    summary = models.TextField(blank=True, default="")
+    recommended_actions = models.JSONField(default=list, blank=True)
+    suggested_severity = models.CharField(max_length=10, choices=Severity.choices, blank=True, default="")
+    root_cause = models.TextField(blank=True, default="")
+    resolution_notes = models.TextField(blank=True, default="")
+
+    event_count = models.PositiveIntegerField(default=0)
+    alert_count = models.PositiveIntegerField(default=0)
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="incidents"
+    )
+
+    # Earliest event of the burst that opened it: later error events at or after this attach to it.
+    first_seen_at = models.DateTimeField(null=True, blank=True)
+    detected_at = models.DateTimeField(default=timezone.now)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # Stored at the transition so analytics and the MTTA/MTTR histograms are plain column aggregates.
+    ack_seconds = models.FloatField(null=True, blank=True)
+    resolve_seconds = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-detected_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "service", "component", "host", "source_key"],
+                condition=Q(status__in=UNRESOLVED),
+                name="incidents_incident_one_unresolved",
+            ),
+            models.CheckConstraint(condition=Q(status__in=Status.values), name="incidents_incident_status_valid"),
+            models.CheckConstraint(condition=Q(severity__in=Severity.values), name="incidents_incident_severity_valid"),
+        ]
+        indexes = [
+            models.Index(fields=["-detected_at", "-id"], name="incident_detected_idx"),
+            models.Index(fields=["status", "-detected_at"], name="incident_status_idx"),
+            models.Index(fields=["service", "-detected_at"], name="incident_service_idx"),
+            models.Index(fields=["severity", "-detected_at"], name="incident_severity_idx"),
+            models.Index(fields=["source", "-detected_at"], name="incident_source_idx"),
+            # Used by correlation (attach phase) and the open_incidents gauge: unresolved incidents only.
+            models.Index(
+                fields=["source", "service"], condition=Q(status__in=UNRESOLVED), name="incident_unresolved_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.title}"
+
+    @property
+    def priority(self) -> str:
+        return PRIORITY_BY_SEVERITY[self.severity]
+
+    @property
+    def is_unresolved(self) -> bool:
+        return self.status in UNRESOLVED
+
+    def duration_seconds(self, now=None) -> float:
+        end = self.resolved_at or now or timezone.now()
+        return max(0.0, (end - self.detected_at).total_seconds())
+
+
+class Event(models.Model):
+    """A log/error event sent to `POST /api/v1/events`. Error-level events feed correlation."""
+
+    service = models.CharField(max_length=255)
+    level = models.CharField(max_length=10, choices=Level.choices)
+    message = models.TextField()
+    timestamp = models.DateTimeField(default=timezone.now)
+    received_at = models.DateTimeField(default=timezone.now)
+    host = models.CharField(max_length=255, blank=True, default="")
+    attributes = models.JSONField(default=dict, blank=True)
+    incident = models.ForeignKey(Incident, null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
+
+    class Meta:
+        ordering = ["-timestamp", "-id"]
+        indexes = [
+            models.Index(fields=["-timestamp", "-id"], name="event_timestamp_idx"),
+            models.Index(fields=["service", "-timestamp"], name="event_service_idx"),
+            models.Index(fields=["incident", "-timestamp"], name="event_incident_idx"),
+            # Used by correlation: the unlinked error events it scans every pass.
+            models.Index(
+                fields=["timestamp", "service"],
+                condition=Q(incident__isnull=True, level__in=ERROR_LEVELS),
+                name="event_uncorrelated_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.level} {self.service}: {self.message[:60]}"
+
+
+class Alert(models.Model):
+    """An alert from another tool (Alertmanager, PagerDuty-style senders, the generic endpoint),
+    kept by its fingerprint / dedup key."""
+
+    source = models.CharField(max_length=20)  # alertmanager | pagerduty | generic
+    fingerprint = models.CharField(max_length=255)
+    status = models.CharField(max_length=10, choices=AlertStatus.choices, default=AlertStatus.FIRING)
+    service = models.CharField(max_length=255)
+    severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.HIGH)
+    summary = models.CharField(max_length=1024, blank=True, default="")
+    labels = models.JSONField(default=dict, blank=True)
+    annotations = models.JSONField(default=dict, blank=True)
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    generator_url = models.URLField(max_length=2000, blank=True, default="")
+    incident = models.ForeignKey(Incident, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "fingerprint"], name="incidents_alert_unique_fingerprint"),
+        ]
+        indexes = [models.Index(fields=["incident", "status"], name="alert_incident_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.fingerprint} ({self.status})"
+
+
+class Note(models.Model):
+    """A responder's note on an incident."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    text = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.text[:60]
+
+
+class TimelineEntry(models.Model):
+    """One step of an incident's audit trail: status changes, assignments, notes, notifications,
+    analysis and remediation steps, each with who (or what) did it."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="timeline")
+    at = models.DateTimeField(default=timezone.now)
+    kind = models.CharField(max_length=20, choices=TimelineKind.choices)
+    actor = models.CharField(max_length=150)
+    text = models.TextField()
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        verbose_name_plural = "timeline entries"
+        indexes = [models.Index(fields=["incident", "at"], name="timeline_incident_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.kind}: {self.text[:60]}"

@@ -1,0 +1,267 @@
+"""Every operation that changes incidents. Views, tasks, admin actions and the other apps call these.
+
+The one rule that matters most: an incident is opened only by `get_or_open_incident`, which relies on
+the partial unique constraint `incidents_incident_one_unresolved`, so no interleaving of workers can
+create two unresolved incidents for the same failing thing.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.dispatch import Signal
+from django.utils import timezone
+
+from incidents import live
+from incidents.choices import (
+    ALLOWED_MOVES,
+    UNRESOLVED,
+    Source,
+    Status,
+    TimelineKind,
+    normalize_severity,
+    normalize_status,
+)
+from incidents.models import Incident, Note, TimelineEntry
+from opsassist.lib.errors import Conflict, ServiceError
+
+log = logging.getLogger(__name__)
+
+SYSTEM = "system"
+
+# Sent after the transaction that opened an incident commits: on-call assignment, AI analysis.
+incident_opened = Signal()
+# Sent after commit when an incident's status changed (kwargs: incident, old, new, actor).
+incident_status_changed = Signal()
+
+
+def actor_name(actor) -> str:
+    """A user, a name ("rules", "ai", "monitor:db") or None (the system) as the timeline's actor."""
+    if actor is None:
+        return SYSTEM
+    if isinstance(actor, str):
+        return actor
+    return getattr(actor, "username", None) or str(actor)
+
+
+def record(incident: Incident, kind: str, actor, text: str, data: dict | None = None, at=None) -> TimelineEntry:
+    """Append one audit step to the incident's timeline."""
+    return TimelineEntry.objects.create(
+        incident=incident, kind=kind, actor=actor_name(actor), text=text, data=data or {}, at=at or timezone.now()
+    )
+
+
+def _after_commit_signal(signal: Signal, **kwargs) -> None:
+    def send():
+        for receiver, result in signal.send_robust(sender=Incident, **kwargs):
+            if isinstance(result, Exception):
+                log.error("incident signal receiver %s failed: %r", receiver, result)
+
+    transaction.on_commit(send)
+
+
+# --- Opening ------------------------------------------------------------------------------------
+
+
+def get_or_open_incident(
+    *,
+    source: str,
+    service: str,
+    title: str,
+    severity: str,
+    component: str = "",
+    host: str = "",
+    source_key: str = "",
+    description: str = "",
+    first_seen_at: datetime | None = None,
+    actor=None,
+    now: datetime | None = None,
+) -> tuple[Incident, bool]:
+    """The unresolved incident for this failing thing, opening one if there is none.
+
+    Returns (incident, created). Safe under any concurrency: a losing concurrent insert hits the
+    partial unique constraint, and we return the winner's row instead.
+    """
+    key = {"source": source, "service": service, "component": component, "host": host, "source_key": source_key}
+    existing = Incident.objects.filter(status__in=UNRESOLVED, **key).first()
+    if existing is not None:
+        return existing, False
+    now = now or timezone.now()
+    try:
+        with transaction.atomic():
+            incident = Incident.objects.create(
+                **key,
+                title=title[:500],
+                severity=severity,
+                description=description,
+                detected_at=now,
+                first_seen_at=first_seen_at or now,
+            )
+            record(incident, TimelineKind.CREATED, actor, f"Incident opened from {source}: {incident.title}", at=now)
+    except IntegrityError:
+        existing = Incident.objects.filter(status__in=UNRESOLVED, **key).first()
+        if existing is None:
+            raise
+        return existing, False
+    live.broadcast_on_commit(incident.pk, created=True)
+    _after_commit_signal(incident_opened, incident=incident)
+    return incident, True
+
+
+def create_manual_incident(*, title: str, service: str, severity: str, actor, **fields) -> Incident:
+    """A responder-declared incident; each one stands alone (its own source key)."""
+    incident, _ = get_or_open_incident(
+        source=Source.MANUAL,
+        service=service,
+        title=title,
+        severity=severity,
+        source_key=str(uuid.uuid4()),
+        actor=actor,
+        **fields,
+    )
+    return incident
+
+
+# --- Lifecycle ----------------------------------------------------------------------------------
+
+
+def check_status_move(old: str, new: str) -> None:
+    if old != new and (old, new) not in ALLOWED_MOVES:
+        raise ServiceError(f"Cannot move an incident from '{old}' to '{new}'.", field="status")
+
+
+def _apply_status(incident: Incident, new: str, now: datetime) -> None:
+    old = incident.status
+    incident.status = new
+    if new == Status.ACKNOWLEDGED:
+        incident.acknowledged_at = incident.acknowledged_at or now
+        incident.ack_seconds = (incident.acknowledged_at - incident.detected_at).total_seconds()
+    elif new == Status.RESOLVED:
+        incident.resolved_at = now
+        incident.resolve_seconds = (now - incident.detected_at).total_seconds()
+    elif new == Status.CLOSED:
+        incident.closed_at = now
+    elif new == Status.OPEN and old == Status.RESOLVED:
+        incident.resolved_at = incident.resolve_seconds = None
+    elif new == Status.OPEN and old == Status.ACKNOWLEDGED:
+        incident.acknowledged_at = incident.ack_seconds = None
+
+
+def do_change_status(incident: Incident, status: str, *, actor, note: str = "", now=None) -> Incident:
+    """Move an incident along the lifecycle. Same status: no-op. Refused move: ServiceError (400).
+
+    Reopening when the same failing thing already has a newer unresolved incident: Conflict (409).
+    """
+    new = normalize_status(status)
+    if new is None:
+        raise ServiceError(f"'{status}' is not a valid status.", field="status")
+    now = now or timezone.now()
+    with transaction.atomic():
+        incident = Incident.objects.select_for_update().get(pk=incident.pk)
+        old = incident.status
+        if old == new:
+            return incident
+        check_status_move(old, new)
+        _apply_status(incident, new, now)
+        try:
+            with transaction.atomic():
+                incident.save()
+        except IntegrityError:
+            raise Conflict(
+                f"Cannot reopen: incident for {incident.service} already has a newer unresolved incident.",
+                field="status",
+            ) from None
+        text = f"Status {old} → {new}" + (f": {note}" if note else "")
+        record(incident, TimelineKind.STATUS, actor, text, {"from": old, "to": new}, at=now)
+    live.broadcast_on_commit(incident.pk)
+    _after_commit_signal(incident_status_changed, incident=incident, old=old, new=new, actor=actor_name(actor))
+    return incident
+
+
+def do_resolve(incident: Incident, *, actor, notes: str = "", now=None) -> Incident:
+    """Resolve an unresolved incident (automatic recovery, verified remediation); appends resolution notes."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        incident = Incident.objects.select_for_update().get(pk=incident.pk)
+        if incident.status not in UNRESOLVED:
+            return incident
+        if notes:
+            incident.resolution_notes = "\n".join(filter(None, [incident.resolution_notes, notes]))
+            incident.save(update_fields=["resolution_notes", "updated_at"])
+        return do_change_status(incident, Status.RESOLVED, actor=actor, note=notes, now=now)
+
+
+# --- Edits, notes, assignment -------------------------------------------------------------------
+
+EDITABLE_TEXT = ("title", "description", "root_cause", "resolution_notes")
+
+
+def do_add_note(incident: Incident, text: str, *, author) -> Note:
+    with transaction.atomic():
+        note = Note.objects.create(incident=incident, text=text, author=author if author is not None else None)
+        record(incident, TimelineKind.NOTE, author, text)
+        Incident.objects.filter(pk=incident.pk).update(updated_at=timezone.now())
+    live.broadcast_on_commit(incident.pk)
+    return note
+
+
+def do_assign(incident: Incident, user, *, actor) -> Incident:
+    """Assign (or unassign with None); a timeline entry names both."""
+    with transaction.atomic():
+        incident = Incident.objects.select_for_update().get(pk=incident.pk)
+        if incident.assigned_to_id == (user.pk if user else None):
+            return incident
+        incident.assigned_to = user
+        incident.save(update_fields=["assigned_to", "updated_at"])
+        text = f"Assigned to {user.username}" if user else "Unassigned"
+        record(incident, TimelineKind.ASSIGNMENT, actor, text, {"to": user.username if user else None})
+    live.broadcast_on_commit(incident.pk)
+    return incident
+
+
+def check_update(changes: dict) -> dict:
+    """Validate a PATCH; returns normalized changes. ServiceError names the first bad field."""
+    clean = dict(changes)
+    if "severity" in clean:
+        severity = normalize_severity(clean["severity"])
+        if severity is None:
+            raise ServiceError(f"'{clean['severity']}' is not a valid severity.", field="severity")
+        clean["severity"] = severity
+    if clean.get("assigned_to"):
+        user = get_user_model().objects.filter(username=clean["assigned_to"], is_active=True).first()
+        if user is None:
+            raise ServiceError(f"No active user '{clean['assigned_to']}'.", field="assigned_to")
+        clean["assigned_to"] = user
+    return clean
+
+
+def do_update_incident(incident: Incident, changes: dict, *, actor) -> Incident:
+    """Apply a validated PATCH atomically: fields, severity, assignment, note and status."""
+    changes = check_update(changes)
+    with transaction.atomic():
+        incident = Incident.objects.select_for_update().get(pk=incident.pk)
+        changed = []
+        for field in (*EDITABLE_TEXT, "severity"):
+            if field in changes and getattr(incident, field) != changes[field]:
+                old = getattr(incident, field)
+                setattr(incident, field, changes[field])
+                changed.append(field)
+                if field == "severity":
+                    record(incident, TimelineKind.UPDATE, actor, f"Severity {old} → {changes[field]}")
+        if changed:
+            incident.save(update_fields=[*changed, "updated_at"])
+            text_fields = [f for f in changed if f != "severity"]
+            if text_fields:
+                record(incident, TimelineKind.UPDATE, actor, f"Updated {', '.join(text_fields)}")
+        if "assigned_to" in changes:
+            incident = do_assign(incident, changes["assigned_to"] or None, actor=actor)
+        if changes.get("note"):
+            do_add_note(incident, changes["note"], author=actor)
+        if changes.get("status"):
+            incident = do_change_status(incident, changes["status"], actor=actor)
+    live.broadcast_on_commit(incident.pk)
+    return Incident.objects.select_related("assigned_to").get(pk=incident.pk)
