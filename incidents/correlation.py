@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Count, DateTimeField, Exists, ExpressionWrapper, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -90,7 +91,7 @@ def _open_for_burst(service: str, burst: list[tuple[datetime, str]], now: dateti
     )
 
 
-def attach_events(window: timedelta) -> tuple[int, list[int]]:
+def attach_events(window: timedelta, service: str | None = None) -> tuple[int, list[int]]:
     """Link unlinked error events to their service's unresolved events-incident: those from one window
     before its first burst event on (late stragglers of the burst included, last week's errors not).
     Returns (events linked, incident ids that gained events)."""
@@ -101,6 +102,8 @@ def attach_events(window: timedelta) -> tuple[int, list[int]]:
         first_seen_at__lte=ExpressionWrapper(OuterRef("timestamp") + window, output_field=DateTimeField()),
     )
     pending = _unlinked_errors().filter(Exists(target))
+    if service is not None:
+        pending = pending.filter(service=service)
     touched = list(
         Incident.objects.filter(
             source=Source.EVENTS,
@@ -123,9 +126,12 @@ def correlate(now: datetime | None = None) -> PassResult:
     window = timedelta(seconds=settings.CORRELATION_WINDOW_SECONDS)
     result = PassResult()
     for service, burst in find_bursts(now, threshold, window).items():
-        incident, created = _open_for_burst(service, burst, now, window)
-        if created:
-            result.opened.append(incident.pk)
+        # Open and link the burst in one transaction: the incident is never seen without its events.
+        with transaction.atomic():
+            incident, created = _open_for_burst(service, burst, now, window)
+            if created:
+                attach_events(window, service=service)
+                result.opened.append(incident.pk)
     result.attached, result.updated = attach_events(window)
     live.broadcast_many([pk for pk in result.updated if pk not in result.opened])
     if result.opened or result.attached:

@@ -1,5 +1,6 @@
 """`make up` for real: the embedded single process, and the PostgreSQL + Redis multi-process mode."""
 
+import time
 import uuid
 
 import httpx
@@ -20,10 +21,27 @@ def _check_served(base: str, token: str) -> None:
     assert me.status_code == 200 and me.json()["username"] == "admin"
 
 
+def _burst_opens_incident_within_3s(base: str, token: str) -> None:
+    """The contract's promise, through the real worker and beat: 5 errors -> an incident within 3 s."""
+    headers = {"Authorization": f"Token {token}"}
+    service = f"svc-{uuid.uuid4().hex[:6]}"
+    events = [{"service": service, "level": "ERROR", "message": f"boom {i}"} for i in range(5)]
+    assert httpx.post(base + "/api/v1/events", json=events, headers=headers).status_code == 201
+    started = time.monotonic()
+    while time.monotonic() - started < 3:
+        found = httpx.get(base + "/api/v1/incidents", params={"service": service}, headers=headers).json()
+        if found:
+            assert found[0]["event_count"] == 5 and found[0]["source"] == "events"
+            return
+        time.sleep(0.1)
+    raise AssertionError("no incident within 3 s")
+
+
 def test_embedded_mode_serves_and_stops_on_ctrl_c(tmp_path):
     with running_server(tmp_path) as (base, token, proc):
         _check_served(base, token)
         assert httpx.get(base + "/health").json()["checks"]["database"]["engine"] == "sqlite"
+        _burst_opens_incident_within_3s(base, token)
     assert proc.returncode == 0
     assert (tmp_path / "opsassist.sqlite3").exists()
 
@@ -52,6 +70,7 @@ def test_service_mode_runs_web_worker_and_beat(tmp_path, scratch_database, redis
         health = httpx.get(base + "/health").json()
         assert health["checks"]["database"]["engine"] == "postgresql"
         assert health["checks"]["broker"]["kind"] == "redis"
+        _burst_opens_incident_within_3s(base, token)
         # The worker is a separate process consuming the Redis broker.
         client = redis.Redis.from_url(redis_url)
         assert any(key.startswith(b"_kombu.binding") for key in client.keys("*"))
