@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 def pct(values: list[float], p: float) -> float:
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
 
 
 def report(name: str, latencies: list[float], elapsed: float, units: int, unit: str, cpu: float) -> None:
