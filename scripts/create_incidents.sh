@@ -41,5 +41,6 @@ curl -sS "$BASE_URL/api/v1/incidents?status=open&limit=20" -H "Authorization: To
   python3 -c '
 import json, sys
 for i in json.load(sys.stdin):
-    print(f"  #{i[\"id\"]:<5} {i[\"priority\"]} {i[\"service\"]:<16} {i[\"event_count\"]:>3} events  {i[\"category\"] or \"-\":<18} {i[\"title\"][:60]}")
+    category = i["category"] or "-"
+    print("  #%-5s %s %-16s %3d events  %-18s %s" % (i["id"], i["priority"], i["service"], i["event_count"], category, i["title"][:60]))
 '
