@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
 .DEFAULT_GOAL := help
-.PHONY: help up web worker beat test test-pg lint format migrate bootstrap shell clean
+.PHONY: help up web worker beat agent test test-pg lint format migrate bootstrap shell clean
 
 help: ## List every target
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -35,6 +35,9 @@ worker: $(STAMP) ## Service mode: a Celery worker (checks, notifications, analys
 
 beat: $(STAMP) ## Service mode: Celery beat (correlation, due health checks, escalations)
 	$(VENV)/bin/celery -A opsassist beat --loglevel $${LOG_LEVEL:-INFO} --schedule $${OPSASSIST_VAR_DIR:-var}/celerybeat-schedule
+
+agent: $(STAMP) ## Host agent: heartbeats to OPSASSIST_URL with OPSASSIST_TOKEN (AGENT_ARGS for --process ...)
+	$(PY) manage.py agent $(AGENT_ARGS)
 
 migrate: $(STAMP) ## Apply database migrations
 	$(PY) manage.py migrate

@@ -76,9 +76,7 @@ def _open_for_burst(service: str, burst: list[tuple[datetime, str]], now: dateti
     sample = Event.objects.filter(service=service, incident__isnull=True, level__in=ERROR_LEVELS)
     message = sample.order_by("-timestamp").values_list("message", flat=True).first() or ""
     minutes = max(1, round(window.total_seconds() / 60))
-    title = f"{service}: error burst ({len(burst)}+ errors in {minutes} min)"
-    if message:
-        title = f"{title} — {message[:200]}"
+    title = f"{service}: {message[:300]}" if message else f"{service}: error burst"
     return services.get_or_open_incident(
         source=Source.EVENTS,
         service=service,

@@ -19,6 +19,7 @@ from django.utils import timezone
 from incidents import live
 from incidents.choices import (
     ALLOWED_MOVES,
+    SEVERITY_RANK,
     UNRESOLVED,
     Source,
     Status,
@@ -110,6 +111,35 @@ def get_or_open_incident(
     live.broadcast_on_commit(incident.pk, created=True)
     _after_commit_signal(incident_opened, incident=incident)
     return incident, True
+
+
+def find_unresolved(
+    *, source: str, service: str, component: str = "", host: str = "", source_key: str = ""
+) -> Incident | None:
+    """The unresolved incident of this failing thing, if any (never opens one)."""
+    key = {"source": source, "service": service, "component": component, "host": host, "source_key": source_key}
+    return Incident.objects.filter(status__in=UNRESOLVED, **key).first()
+
+
+def resolve_unresolved(*, actor, notes: str, **key) -> Incident | None:
+    """Automatic recovery: resolve this failing thing's unresolved incident, if there is one."""
+    incident = find_unresolved(**key)
+    if incident is None:
+        return None
+    return do_resolve(incident, actor=actor, notes=notes)
+
+
+def do_raise_severity(incident: Incident, severity: str, *, actor, reason: str) -> Incident:
+    """Raise (never lower) an incident's severity as its failure worsens."""
+    if SEVERITY_RANK[severity] <= SEVERITY_RANK[incident.severity]:
+        return incident
+    with transaction.atomic():
+        old = incident.severity
+        Incident.objects.filter(pk=incident.pk).update(severity=severity, updated_at=timezone.now())
+        record(incident, TimelineKind.UPDATE, actor, f"Severity {old} → {severity}: {reason}")
+    live.broadcast_on_commit(incident.pk)
+    incident.severity = severity
+    return incident
 
 
 def create_manual_incident(*, title: str, service: str, severity: str, actor, **fields) -> Incident:

@@ -29,3 +29,11 @@ def setup_periodic_tasks(sender, **kwargs):
         name="correlate events",
         expires=settings.CORRELATION_INTERVAL_SECONDS * 5,
     )
+
+    # Every second: queue a check for each monitor whose interval has elapsed (each check its own task
+    # on the "checks" queue, or "host.<name>" for monitors pinned to a host agent).
+    sender.add_periodic_task(1.0, sender.signature("monitoring.run_due_checks"), name="run due checks", expires=5)
+    # Every 15 s: hosts silent for HEARTBEAT_TIMEOUT_SECONDS open a critical incident.
+    sender.add_periodic_task(15.0, sender.signature("monitoring.check_silent_hosts"), name="silent hosts", expires=30)
+    # Hourly: drop raw check results older than 48 h (hourly rollups keep availability for 90 days).
+    sender.add_periodic_task(3600.0, sender.signature("monitoring.prune_check_results"), name="prune checks")

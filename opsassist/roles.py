@@ -3,6 +3,7 @@
 - viewer: reads everything.
 - responder: viewer, plus works incidents (acknowledge, resolve, notes, manual incidents), runs checks
   and drills, proposes and approves remediations.
+- agent: a host agent's account; sends heartbeats and events only.
 - admin: the superuser created by `make up`; everything, including /admin/.
 """
 
@@ -12,7 +13,7 @@ PROJECT_APPS = ("incidents", "monitoring", "oncall", "remediation")
 
 RESPONDER_PERMISSIONS = {
     "incidents": ["add_incident", "change_incident", "add_note", "add_event", "add_alert"],
-    "monitoring": ["add_monitor", "change_monitor", "add_heartbeat"],
+    "monitoring": ["add_monitor", "change_monitor", "add_host", "change_host"],
     "oncall": ["change_override", "add_override"],
     "remediation": ["add_remediationrun", "change_remediationrun", "approve_remediationrun"],
 }
@@ -27,3 +28,10 @@ def ensure_roles(**kwargs) -> None:
     for app_label, codenames in RESPONDER_PERMISSIONS.items():
         extra |= Permission.objects.filter(content_type__app_label=app_label, codename__in=codenames)
     responder.permissions.set(view | extra)
+    # Host agents: send heartbeats and events, nothing else.
+    agent, _ = Group.objects.get_or_create(name="agent")
+    agent.permissions.set(
+        Permission.objects.filter(
+            content_type__app_label__in=["monitoring", "incidents"], codename__in=["add_host", "add_event"]
+        )
+    )

@@ -127,6 +127,8 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
             "timeout": env_float("DB_POOL_TIMEOUT", 10.0),
         },
         "connect_timeout": env_int("DB_CONNECT_TIMEOUT", 5),
+        # Monitors of this same server leave OpsAssist's own connections out of their idle counts.
+        "application_name": "opsassist",
     }
 else:
     raise ImproperlyConfigured("DATABASE_URL must be a sqlite:// or postgres:// URL")
@@ -282,4 +284,5 @@ CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_WORKER_QUEUES = ["celery", "checks", "notifications"]
 
 # Management commands `manage.py up` runs after bootstrap (apps add demo data, demo monitors, ...).
-OPSASSIST_UP_HOOKS: list[str] = []
+OPSASSIST_UP_HOOKS: list[str] = ["register_demo_monitors"]
+CELERY_TASK_ROUTES = {"monitoring.run_check": {"queue": "checks"}}

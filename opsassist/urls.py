@@ -7,6 +7,7 @@ from opsassist import api, metrics, views
 api_v1 = [
     re_path(r"^me/?$", api.me, name="me"),
     path("", include("incidents.api.urls")),
+    path("", include("monitoring.api.urls")),
 ]
 
 urlpatterns = [

@@ -1,0 +1,59 @@
+from django import forms
+from django.contrib import admin, messages
+
+from monitoring import services
+from monitoring.models import CheckResult, Host, Monitor
+
+
+@admin.action(description="Check selected monitors now", permissions=["change"])
+def check_now(modeladmin, request, queryset):
+    for monitor in queryset:
+        result = services.do_run_check(monitor)
+        modeladmin.message_user(request, f"{monitor.name}: health {result.health}% ({result.status})", messages.INFO)
+
+
+class MonitorForm(forms.ModelForm):
+    """Shows the target with its password redacted; submitting the redacted value keeps the stored one."""
+
+    class Meta:
+        model = Monitor
+        fields = ["name", "kind", "target", "service", "team", "interval_seconds", "timeout_seconds", "config",
+                  "enabled", "pinned_host"]  # fmt: skip
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["target"] = self.instance.safe_target
+            self.fields["target"].help_text = "The password is hidden; leave *** in place to keep it."
+
+
+@admin.register(Monitor)
+class MonitorAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "safe_target", "service", "health", "status", "last_checked_at", "enabled"]
+    list_filter = ["kind", "status", "enabled"]
+    search_fields = ["name", "service", "team"]
+    readonly_fields = ["health", "status", "metrics", "last_error", "last_checked_at", "next_check_at"]
+    actions = [check_now]
+
+    form = MonitorForm
+
+    def get_changeform_initial_data(self, request):
+        return {"interval_seconds": 5}
+
+    def save_model(self, request, obj, form, change):
+        if change and "***" in obj.target:
+            obj.target = Monitor.objects.get(pk=obj.pk).target
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(CheckResult)
+class CheckResultAdmin(admin.ModelAdmin):
+    list_display = ["monitor", "at", "health", "status", "latency_ms", "error"]
+    list_filter = ["status", "monitor"]
+    date_hierarchy = "at"
+
+
+@admin.register(Host)
+class HostAdmin(admin.ModelAdmin):
+    list_display = ["name", "last_seen_at", "silent"]
+    readonly_fields = ["last_seen_at", "metrics", "components"]

@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+import socket
+import time
+from urllib.parse import urlsplit
+
+from monitoring.checkers.base import Checker, CheckError, Outcome
+
+
+class TcpChecker(Checker):
+    """Connect to tcp://host:port; connect time above `connect_warn_ms` (500) degrades to 50."""
+
+    key_metric = ("connect_ms", 500)
+
+    def check(self) -> Outcome:
+        parts = urlsplit(self.monitor.target)
+        if not parts.hostname or not parts.port:
+            raise CheckError("target must be tcp://host:port")
+        started = time.perf_counter()
+        with socket.create_connection((parts.hostname, parts.port), timeout=self.timeout):
+            connect_ms = round((time.perf_counter() - started) * 1000, 2)
+        health = 50 if connect_ms > float(self.config.get("connect_warn_ms", 500)) else 100
+        return Outcome(health=health, metrics={"connect_ms": connect_ms}, summary=f"connected in {connect_ms:.0f} ms")

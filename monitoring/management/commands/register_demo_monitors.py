@@ -1,0 +1,54 @@
+"""Register demo monitors (run by `make up`): the local PostgreSQL and Redis when reachable, and an
+HTTP monitor of OpsAssist itself. Existing monitors are left as they are."""
+
+import os
+
+import psycopg
+import redis
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from monitoring.models import Monitor
+
+DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/postgres"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
+MIN_REDIS_LIMIT = 64 * 1024 * 1024
+
+
+class Command(BaseCommand):
+    help = "Register demo monitors for the local PostgreSQL, Redis and OpsAssist itself."
+
+    def handle(self, *args, **options):
+        pg = os.environ.get("OPSASSIST_DEMO_POSTGRES_URL", DEFAULT_PG)
+        rd = os.environ.get("OPSASSIST_DEMO_REDIS_URL", DEFAULT_REDIS)
+        self._add("postgres-test", "postgres", pg, self._postgres_ok(pg), {})
+        limit = self._redis_limit(rd)
+        self._add("redis-test", "redis", rd, limit is not None, {"memory_limit_bytes": limit})
+        self_url = f"http://127.0.0.1:{settings.OPSASSIST_PORT}/health/live"
+        self._add("opsassist", "http", self_url, True, {}, interval=30)
+
+    def _add(self, name, kind, target, reachable, config, interval=5):
+        if Monitor.objects.filter(name=name).exists():
+            return
+        if not reachable:
+            self.stdout.write(f"Demo monitor {name}: {kind} target not reachable, skipped.")
+            return
+        Monitor.objects.create(name=name, kind=kind, target=target, config=config, interval_seconds=interval)
+        self.stdout.write(f"Demo monitor {name} registered ({kind}).")
+
+    def _postgres_ok(self, url) -> bool:
+        try:
+            with psycopg.connect(url, connect_timeout=2):
+                return True
+        except Exception:
+            return False
+
+    def _redis_limit(self, url):
+        """A drillable limit: the server's maxmemory, else 4x what it uses now (at least 64 MB)."""
+        try:
+            client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+            info = client.info("memory")
+            client.close()
+        except Exception:
+            return None
+        return int(info.get("maxmemory") or max(MIN_REDIS_LIMIT, 4 * int(info["used_memory"])))

@@ -1,0 +1,142 @@
+"""Monitors of real services, their check history, and host agents' heartbeats."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from monitoring.checkers import KIND_CHOICES
+
+HEALTHY_FLOOR = 70  # health below this is unhealthy (seed 001)
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by ***; safe for responses and logs."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "***"
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+class Monitor(models.Model):
+    """A PostgreSQL, Redis, HTTP or TCP target checked every `interval_seconds`.
+
+    `target` may hold credentials: it is never shown (`safe_target`) nor logged. Per-kind thresholds and
+    options live in `config` (see each checker's Config).
+    """
+
+    class Status(models.TextChoices):
+        HEALTHY = "healthy", "Healthy"
+        DEGRADED = "degraded", "Degraded"
+        DOWN = "down", "Down"
+        UNKNOWN = "unknown", "Not checked yet"
+
+    name = models.SlugField(max_length=100, unique=True)
+    kind = models.CharField(max_length=20, choices=KIND_CHOICES)
+    target = models.CharField(max_length=1000)
+    service = models.CharField(max_length=255, blank=True, default="", help_text="default: the monitor's name")
+    team = models.CharField(max_length=100, blank=True, default="")
+    interval_seconds = models.PositiveIntegerField(default=5)
+    timeout_seconds = models.FloatField(default=3.0)
+    config = models.JSONField(default=dict, blank=True)
+    enabled = models.BooleanField(default=True)
+    # A host agent's Celery worker consuming queue "host.<pinned_host>" runs this monitor's checks.
+    pinned_host = models.CharField(max_length=255, blank=True, default="")
+
+    health = models.PositiveSmallIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.UNKNOWN)
+    metrics = models.JSONField(default=dict, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    next_check_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(interval_seconds__gte=1), name="monitoring_monitor_interval_positive"),
+        ]
+        indexes = [
+            # Used by run_due_checks every second: enabled monitors whose next check is due.
+            models.Index(fields=["next_check_at"], condition=Q(enabled=True), name="monitor_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def effective_service(self) -> str:
+        return self.service or self.name
+
+    @property
+    def safe_target(self) -> str:
+        return redact_url(self.target)
+
+    @property
+    def queue(self) -> str:
+        return f"host.{self.pinned_host}" if self.pinned_host else "checks"
+
+
+class CheckResult(models.Model):
+    """One check of a monitor. Raw results are kept for CHECK_RESULT_RETENTION_HOURS; hourly rollups
+    (MonitorRollup) keep availability for longer."""
+
+    monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="results")
+    at = models.DateTimeField(default=timezone.now)
+    health = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=10, choices=Monitor.Status.choices)
+    metrics = models.JSONField(default=dict, blank=True)
+    latency_ms = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["monitor", "-at"], name="checkresult_monitor_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.monitor_id} {self.at:%H:%M:%S} {self.health}"
+
+
+class MonitorRollup(models.Model):
+    """Checks of one monitor in one hour: how many, how many healthy. Availability reads these."""
+
+    monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="rollups")
+    hour = models.DateTimeField()
+    checks = models.PositiveIntegerField(default=0)
+    healthy = models.PositiveIntegerField(default=0)
+    health_sum = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-hour"]
+        constraints = [models.UniqueConstraint(fields=["monitor", "hour"], name="monitoring_rollup_one_per_hour")]
+
+    def __str__(self) -> str:
+        return f"{self.monitor_id} {self.hour:%Y-%m-%d %H}:00 {self.healthy}/{self.checks}"
+
+
+class Host(models.Model):
+    """A server running the host agent; `last_seen_at` is its latest heartbeat."""
+
+    name = models.CharField(max_length=255, unique=True)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    metrics = models.JSONField(default=dict, blank=True)
+    components = models.JSONField(default=dict, blank=True)  # {name: {"status", "detail"}}
+    silent = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [models.Index(fields=["last_seen_at"], name="host_last_seen_idx")]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,144 @@
+"""Running checks and turning their results into incidents (through incidents.services only)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from incidents import services as incident_services
+from incidents.choices import Severity, Source, TimelineKind
+from monitoring import live
+from monitoring.checkers import get_checker
+from monitoring.checkers.base import Outcome
+from monitoring.models import HEALTHY_FLOOR, CheckResult, Monitor, MonitorRollup
+
+log = logging.getLogger(__name__)
+
+
+def incident_key(monitor: Monitor) -> dict:
+    return {"source": Source.HEALTH_CHECK, "service": monitor.effective_service, "component": monitor.name}
+
+
+def do_run_check(monitor: Monitor, now=None) -> CheckResult:
+    """Check the target now, store the result, update the monitor and its incident."""
+    outcome = get_checker(monitor).run()
+    now = now or timezone.now()
+    with transaction.atomic():
+        result = CheckResult.objects.create(
+            monitor=monitor, at=now, health=outcome.health, status=outcome.status, metrics=outcome.metrics,
+            latency_ms=outcome.latency_ms, error=outcome.error,
+        )  # fmt: skip
+        Monitor.objects.filter(pk=monitor.pk).update(
+            health=outcome.health, status=outcome.status, metrics=outcome.metrics, last_error=outcome.error,
+            last_checked_at=now,
+        )  # fmt: skip
+        _count_in_rollup(monitor, outcome, now)
+        monitor.health, monitor.status, monitor.metrics, monitor.last_error, monitor.last_checked_at = (
+            outcome.health, outcome.status, outcome.metrics, outcome.error, now,
+        )  # fmt: skip
+    try:
+        apply_to_incidents(monitor, outcome)
+    except Exception:
+        # The check result is stored whatever happens to the incident side; the next check retries it.
+        log.exception("applying check of %s to incidents failed", monitor.name)
+    live.broadcast_monitor_on_commit(monitor.pk)
+    return result
+
+
+def _count_in_rollup(monitor: Monitor, outcome: Outcome, now) -> None:
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    healthy = int(outcome.health >= HEALTHY_FLOOR)
+    updated = MonitorRollup.objects.filter(monitor=monitor, hour=hour).update(
+        checks=F("checks") + 1, healthy=F("healthy") + healthy, health_sum=F("health_sum") + outcome.health
+    )
+    if not updated:
+        MonitorRollup.objects.get_or_create(
+            monitor=monitor, hour=hour, defaults={"checks": 1, "healthy": healthy, "health_sum": outcome.health}
+        )
+
+
+def apply_to_incidents(monitor: Monitor, outcome: Outcome) -> None:
+    """Unhealthy: open (or keep) the monitor's one incident. Healthy: resolve it with a note."""
+    key = incident_key(monitor)
+    actor = f"monitor:{monitor.name}"
+    facts = ", ".join(f"{k} {v}" for k, v in outcome.metrics.items())
+    if outcome.health >= HEALTHY_FLOOR:
+        incident_services.resolve_unresolved(
+            actor=actor,
+            notes=f"Auto-resolved: {monitor.name} healthy again (health {outcome.health}%; {facts}).",
+            **key,
+        )
+        return
+    severity = Severity.CRITICAL if outcome.health == 0 else Severity.HIGH
+    detail = outcome.error or outcome.summary
+    incident, created = incident_services.get_or_open_incident(
+        title=f"{monitor.name} unhealthy: {detail[:200]} - Health: {outcome.health}%",
+        severity=severity,
+        description=f"{monitor.get_kind_display()} monitor {monitor.name} ({monitor.safe_target}) reports "
+        f"health {outcome.health}% ({facts or outcome.error}).",
+        actor=actor,
+        **key,
+    )
+    if created:
+        incident_services.record(
+            incident, TimelineKind.CHECK, actor, f"Health {outcome.health}%: {detail}",
+            {"health": outcome.health, "metrics": outcome.metrics, "error": outcome.error},
+        )  # fmt: skip
+    else:
+        incident_services.do_raise_severity(incident, severity, actor=actor, reason=f"health {outcome.health}%")
+
+
+def claim_due(now=None) -> list[Monitor]:
+    """Monitors due for a check, each claimed by moving its next_check_at forward (so two schedulers or
+    an overlapping pass never check the same monitor twice)."""
+    now = now or timezone.now()
+    claimed = []
+    for monitor in Monitor.objects.filter(enabled=True, next_check_at__lte=now):
+        next_at = now + timedelta(seconds=monitor.interval_seconds)
+        won = Monitor.objects.filter(pk=monitor.pk, next_check_at=monitor.next_check_at).update(next_check_at=next_at)
+        if won:
+            claimed.append(monitor)
+    return claimed
+
+
+def open_incident_ids(monitors) -> dict[int, int]:
+    """{monitor id: its unresolved incident id} in one query."""
+    from incidents.choices import UNRESOLVED
+    from incidents.models import Incident
+
+    by_component = {m.name: m for m in monitors}
+    rows = Incident.objects.filter(
+        source=Source.HEALTH_CHECK, status__in=UNRESOLVED, component__in=list(by_component)
+    ).values_list("component", "service", "id")
+    return {by_component[c].pk: pk for c, service, pk in rows if by_component[c].effective_service == service}
+
+
+def availability(monitor_ids: list[int], now=None) -> dict[int, dict[str, float | None]]:
+    """{monitor id: {"24h", "7d", "30d": percent of healthy checks}} from the hourly rollups."""
+    from django.db.models import Q, Sum
+
+    now = now or timezone.now()
+    windows = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+    aggregates = {}
+    for label, span in windows.items():
+        since = (now - span).replace(minute=0, second=0, microsecond=0)
+        aggregates[f"c_{label}"] = Sum("checks", filter=Q(hour__gte=since))
+        aggregates[f"h_{label}"] = Sum("healthy", filter=Q(hour__gte=since))
+    rows = MonitorRollup.objects.filter(monitor_id__in=monitor_ids).values("monitor_id").annotate(**aggregates)
+    out = {pk: dict.fromkeys(windows) for pk in monitor_ids}
+    for row in rows:
+        for label in windows:
+            checks = row[f"c_{label}"]
+            out[row["monitor_id"]][label] = round(100.0 * row[f"h_{label}"] / checks, 3) if checks else None
+    return out
+
+
+def prune_results(now=None, keep_hours: int = 48, keep_rollup_days: int = 90) -> tuple[int, int]:
+    now = now or timezone.now()
+    raw, _ = CheckResult.objects.filter(at__lt=now - timedelta(hours=keep_hours)).delete()
+    rollups, _ = MonitorRollup.objects.filter(hour__lt=now - timedelta(days=keep_rollup_days)).delete()
+    return raw, rollups
