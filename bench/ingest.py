@@ -113,26 +113,19 @@ async def incident_latency(base: str, headers: dict, bursts: int) -> None:
 
 @contextmanager
 def spawned_server(web_workers: int):
-    import psycopg
+    import redis
 
-    from tests.server import running_server
+    from tests.server import running_server, scratch_database
 
     pg = os.environ.get("OPSASSIST_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
     redis_url = os.environ.get("OPSASSIST_TEST_REDIS_URL", "redis://127.0.0.1:6379/13").rsplit("/", 1)[0] + "/14"
-    name = f"opsassist_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        with tempfile.TemporaryDirectory() as var, ExitStack() as stack:
-            env = {"DATABASE_URL": pg.rsplit("/", 1)[0] + "/" + name, "REDIS_URL": redis_url,
+        with scratch_database(pg, "opsassist_bench") as database_url, tempfile.TemporaryDirectory() as var:
+            env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url,
                    "WEB_CONCURRENCY": str(web_workers), "DB_POOL_MAX": "20"}  # fmt: skip
-            base, token, _ = stack.enter_context(running_server(Path(var), env=env, timeout=120))
-            yield base, token
+            with running_server(Path(var), env=env, timeout=120) as (base, token, _):
+                yield base, token
     finally:
-        with psycopg.connect(pg, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        import redis
-
         redis.Redis.from_url(redis_url).flushdb()
 
 

@@ -82,3 +82,20 @@ def _wait_for(url: str, proc: subprocess.Popen, var_dir: Path, timeout: float) -
             pass
         time.sleep(0.2)
     raise RuntimeError(f"server not up in {timeout}s:\n{(var_dir / 'server.log').read_text()[-4000:]}")
+
+
+@contextmanager
+def scratch_database(server_url: str, prefix: str = "opsassist_scratch"):
+    """A PostgreSQL database created on `server_url`'s server for one use, dropped (forcibly) after."""
+    import uuid
+
+    import psycopg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield server_url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -4,12 +4,10 @@ import time
 import uuid
 
 import httpx
-import psycopg
 import pytest
 import redis
 
-from conftest import TEST_POSTGRES_URL, _reachable, need
-from tests.server import running_server
+from tests.server import running_server, scratch_database
 
 pytestmark = pytest.mark.server
 
@@ -51,20 +49,13 @@ def test_embedded_mode_serves_and_stops_on_ctrl_c(tmp_path):
         _check_served(base, token2)
 
 
-@pytest.fixture
-def scratch_database():
-    """A PostgreSQL database created for this test and dropped after it."""
-    need("PostgreSQL", _reachable(TEST_POSTGRES_URL, 5432))
-    name = f"opsassist_srv_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(TEST_POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield TEST_POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
-    with psycopg.connect(TEST_POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def test_service_mode_runs_web_worker_and_beat(tmp_path, postgres_url, redis_url):
+    with scratch_database(postgres_url, "opsassist_srv") as database_url:
+        _run_service_mode(tmp_path, database_url, redis_url)
 
 
-def test_service_mode_runs_web_worker_and_beat(tmp_path, scratch_database, redis_url):
-    env = {"DATABASE_URL": scratch_database, "REDIS_URL": redis_url}
+def _run_service_mode(tmp_path, database_url: str, redis_url: str) -> None:
+    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
     with running_server(tmp_path, env=env, timeout=90) as (base, token, _proc):
         _check_served(base, token)
         health = httpx.get(base + "/health").json()

@@ -1,20 +1,14 @@
-import uuid
-
-import psycopg
 import pytest
 
 from monitoring.models import Monitor
+from tests.server import scratch_database
 
 
 @pytest.fixture
 def pg_target(postgres_url):
     """A scratch database on the real PostgreSQL server, so idle counts are ours alone."""
-    name = f"opsassist_target_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield postgres_url.rsplit("/", 1)[0] + "/" + name
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database(postgres_url, "opsassist_target") as url:
+        yield url
 
 
 @pytest.fixture
