@@ -20,6 +20,10 @@ from incidents.models import Incident
 
 SLA_LEVELS = ((99.9, "excellent"), (99.0, "good"), (95.0, "fair"))
 
+# Other apps add sections to the analytics answer here (name -> callable(now) -> JSON-able), so this app
+# never imports them: monitoring registers "monitors" (availability from check history).
+EXTRA_SECTIONS: dict = {}
+
 
 def sla_status(availability_percent: float) -> str:
     for floor, name in SLA_LEVELS:
@@ -154,4 +158,5 @@ def analytics(window: Window, now: datetime | None = None) -> dict:
         "by_service": _counts(in_window, "service"),
         "by_category": {k or "uncategorized": v for k, v in _counts(in_window, "category").items()},
         "services": services,
+        **{name: section(now) for name, section in EXTRA_SECTIONS.items()},
     }

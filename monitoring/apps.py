@@ -3,3 +3,9 @@ from django.apps import AppConfig
 
 class MonitoringConfig(AppConfig):
     name = "monitoring"
+
+    def ready(self):
+        from incidents.analytics import EXTRA_SECTIONS
+        from monitoring.services import monitor_availability
+
+        EXTRA_SECTIONS["monitors"] = monitor_availability

@@ -142,3 +142,20 @@ def prune_results(now=None, keep_hours: int = 48, keep_rollup_days: int = 90) ->
     raw, _ = CheckResult.objects.filter(at__lt=now - timedelta(hours=keep_hours)).delete()
     rollups, _ = MonitorRollup.objects.filter(hour__lt=now - timedelta(days=keep_rollup_days)).delete()
     return raw, rollups
+
+
+def monitor_availability(now=None) -> list[dict]:
+    """Per monitor: availability over 24 h / 7 d / 30 d with its SLA status (for analytics)."""
+    from incidents.analytics import sla_status
+
+    monitors = list(Monitor.objects.all())
+    figures = availability([m.pk for m in monitors], now)
+    return [
+        {
+            "name": m.name,
+            "service": m.effective_service,
+            "availability_percent": figures[m.pk],
+            "sla_status": {k: sla_status(v) if v is not None else None for k, v in figures[m.pk].items()},
+        }
+        for m in monitors
+    ]

@@ -68,3 +68,34 @@ def _run_service_mode(tmp_path, database_url: str, redis_url: str) -> None:
     log = (tmp_path / "server.log").read_text()
     for name in ("web.1", "worker.1", "beat.1"):
         assert name in log
+
+
+def test_a_drill_through_the_real_scheduler_opens_and_resolves_one_incident(tmp_path, postgres_url):
+    """Beat -> worker -> check -> incident within one interval; clear -> resolved. Embedded mode."""
+    with scratch_database(postgres_url, "opsassist_drill") as target, running_server(tmp_path) as (base, token, _):
+        headers = {"Authorization": f"Token {token}"}
+        monitor = {"name": "drill-db", "kind": "postgres", "target": target, "interval_seconds": 2}
+        assert httpx.post(base + "/api/v1/monitors", json=monitor, headers=headers).status_code == 201
+        drill = httpx.post(base + "/api/v1/monitors/drill-db/simulate", json={"failure": "idle_connections"},
+                           headers=headers)  # fmt: skip
+        assert drill.status_code == 200
+        incident_id = _wait(
+            lambda: httpx.get(base + "/api/v1/monitors/drill-db", headers=headers).json()["open_incident_id"], 4
+        )
+        assert httpx.post(base + "/api/v1/monitors/drill-db/simulate/clear", headers=headers).status_code == 200
+        _wait(
+            lambda: httpx.get(f"{base}/api/v1/incidents/{incident_id}", headers=headers).json()["status"] == "resolved",
+            4,
+        )
+        incidents = httpx.get(base + "/api/v1/incidents", params={"source": "health_check"}, headers=headers).json()
+        assert [i["id"] for i in incidents] == [incident_id]
+
+
+def _wait(probe, seconds: float):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"not within {seconds} s")

@@ -44,3 +44,14 @@ def test_availability_from_rollups_and_pruning():
     CheckResult.objects.create(monitor=monitor, at=now, health=100, status="healthy")
     MonitorRollup.objects.create(monitor=monitor, hour=hour - timedelta(days=91), checks=1, healthy=1, health_sum=1)
     assert prune_results(now) == (1, 1)
+
+
+def test_analytics_include_monitor_availability(api):
+    monitor = Monitor.objects.create(name="m", kind="tcp", target="tcp://h:1")
+    hour = timezone.now().replace(minute=0, second=0, microsecond=0)
+    MonitorRollup.objects.create(monitor=monitor, hour=hour, checks=1000, healthy=995, health_sum=0)
+    body = api.get("/api/v1/incidents/analytics").json()
+    assert body["monitors"] == [
+        {"name": "m", "service": "m", "availability_percent": {"24h": 99.5, "7d": 99.5, "30d": 99.5},
+         "sla_status": {"24h": "good", "7d": "good", "30d": "good"}}
+    ]  # fmt: skip
