@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 
 from incidents import services
 from incidents.choices import Status
-from incidents.models import Alert, Event, Incident, Note, TimelineEntry
+from incidents.models import Alert, Event, Incident, Integration, Note, TimelineEntry
 from opsassist.lib.errors import ServiceError
 
 
@@ -125,3 +125,27 @@ class AlertAdmin(admin.ModelAdmin):
     list_filter = ["source", "status", "severity"]
     search_fields = ["fingerprint", "summary", "service"]
     raw_id_fields = ["incident"]
+
+
+@admin.action(description="Rotate the key of selected integrations (new keys shown once)")
+def rotate_keys(modeladmin, request, queryset):
+    for integration in queryset:
+        key = integration.set_new_key()
+        integration.save(update_fields=["key_prefix", "key_hash"])
+        modeladmin.message_user(request, f"{integration.name}: new key {key} — copy it now, it is not shown again.",
+                                messages.WARNING)  # fmt: skip
+
+
+@admin.register(Integration)
+class IntegrationAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "service", "grouping", "enabled", "key_prefix", "last_used_at"]
+    list_filter = ["kind", "enabled"]
+    readonly_fields = ["key_prefix", "created_at", "last_used_at"]
+    actions = [rotate_keys]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            key = obj.set_new_key()
+            self.message_user(request, f"Integration key for {obj.name}: {key} — copy it now, it is not shown again.",
+                              messages.WARNING)  # fmt: skip
+        super().save_model(request, obj, form, change)

@@ -201,3 +201,52 @@ class TimelineEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.kind}: {self.text[:60]}"
+
+
+class Integration(models.Model):
+    """A sender of alerts (Alertmanager, a PagerDuty-compatible tool, a script) with its ingestion key.
+
+    The key is shown once when created or rotated; only its SHA-256 is stored. A key can only ingest
+    (events, alerts, webhooks), never read or change anything else.
+    """
+
+    class Kind(models.TextChoices):
+        ALERTMANAGER = "alertmanager", "Prometheus Alertmanager"
+        PAGERDUTY = "pagerduty", "PagerDuty Events API v2"
+        GENERIC = "generic", "Generic (alerts and events)"
+
+    class Grouping(models.TextChoices):
+        GROUP = "group", "One incident per Alertmanager group"
+        ALERT = "alert", "One incident per alert"
+
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    service = models.CharField(max_length=255, blank=True, default="", help_text="service when a payload names none")
+    team = models.CharField(max_length=100, blank=True, default="")
+    grouping = models.CharField(max_length=10, choices=Grouping.choices, default=Grouping.GROUP)
+    key_prefix = models.CharField(max_length=12, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @staticmethod
+    def hash_key(key: str) -> str:
+        import hashlib
+
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    def set_new_key(self) -> str:
+        """Generate a key, keep its hash; returns the key (to show once)."""
+        import secrets
+
+        key = "oa_" + secrets.token_urlsafe(30)
+        self.key_prefix = key[:10]
+        self.key_hash = self.hash_key(key)
+        return key

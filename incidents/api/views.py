@@ -26,6 +26,7 @@ from incidents.api.serializers import (
     NoteSerializer,
     StatusSerializer,
 )
+from incidents.auth import CanIngest
 from incidents.metrics import events_ingested_total
 from incidents.models import Event, Incident, Note, TimelineEntry
 
@@ -129,6 +130,12 @@ class EventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     queryset = Event.objects.all()
     serializer_class = EventSerializer
     filterset_class = EventFilterSet
+    ingest_permission = "incidents.add_event"
+    integration_kinds = {"generic"}
+
+    def get_permissions(self):
+        # Posting events is ingestion: integration keys may do it; reading needs the view permission.
+        return [CanIngest()] if self.action == "create" else super().get_permissions()
 
     @extend_schema(
         request=EventSerializer,

@@ -19,6 +19,8 @@ class ModelPermissions(permissions.DjangoModelPermissions):
     def has_permission(self, request, view):
         if not (request.user and request.user.is_authenticated):
             return False
+        if getattr(request.user, "integration", None) is not None:
+            return False  # integration keys only ingest (their endpoints use CanIngest)
         if getattr(view, "queryset", None) is None and not hasattr(view, "get_queryset"):
             return True
         return super().has_permission(request, view)
