@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
 .DEFAULT_GOAL := help
-.PHONY: help up web worker beat agent test test-pg lint format migrate bootstrap shell clean
+.PHONY: help up web worker beat agent test test-deps lint format migrate bootstrap shell clean
 
 help: ## List every target
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ shell: $(STAMP) ## Django shell
 
 test: $(DEV_STAMP) ## Run the whole test suite (SQLite, or PostgreSQL when DATABASE_URL is set)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-deps: ## Install system packages used by end-to-end tests (as root: prometheus-alertmanager)
+	scripts/install-test-deps.sh
 
 lint: $(DEV_STAMP) ## ruff check
 	$(VENV)/bin/ruff check .
