@@ -73,9 +73,12 @@ def wait_for(probe, seconds):
 
 
 def post_alert(base, ends_at):
-    alert = {"labels": {"alertname": "E2EDown", "service": "e2e", "severity": "critical"},
-             "annotations": {"summary": "e2e is down"},
-             "startsAt": (timezone.now() - timedelta(seconds=5)).isoformat(), "endsAt": ends_at.isoformat()}  # fmt: skip
+    alert = {
+        "labels": {"alertname": "E2EDown", "service": "e2e", "severity": "critical"},
+        "annotations": {"summary": "e2e is down"},
+        "startsAt": (timezone.now() - timedelta(seconds=5)).isoformat(),
+        "endsAt": ends_at.isoformat(),
+    }
     assert httpx.post(base + "/api/v2/alerts", json=[alert]).status_code == 200
 
 
