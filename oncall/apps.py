@@ -3,3 +3,11 @@ from django.apps import AppConfig
 
 class OncallConfig(AppConfig):
     name = "oncall"
+    verbose_name = "On-call"
+
+    def ready(self):
+        from incidents.services import incident_opened, incident_status_changed
+        from oncall import receivers
+
+        incident_opened.connect(receivers.on_incident_opened, dispatch_uid="oncall.opened")
+        incident_status_changed.connect(receivers.on_status_changed, dispatch_uid="oncall.status")

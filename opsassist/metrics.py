@@ -9,9 +9,11 @@ from django.http import HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 
 from incidents.metrics import IncidentCollector
+from oncall.metrics import NotificationCollector
 
 _db_registry = CollectorRegistry(auto_describe=False)
 _db_registry.register(IncidentCollector())
+_db_registry.register(NotificationCollector())
 
 
 def metrics(request):

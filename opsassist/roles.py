@@ -14,7 +14,7 @@ PROJECT_APPS = ("incidents", "monitoring", "oncall", "remediation")
 RESPONDER_PERMISSIONS = {
     "incidents": ["add_incident", "change_incident", "add_note", "add_event", "add_alert"],
     "monitoring": ["add_monitor", "change_monitor", "add_host", "change_host"],
-    "oncall": ["change_override", "add_override"],
+    "oncall": ["add_override", "change_override", "delete_override"],
     "remediation": ["add_remediationrun", "change_remediationrun", "approve_remediationrun"],
 }
 

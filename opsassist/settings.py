@@ -286,4 +286,15 @@ CELERY_WORKER_QUEUES = ["celery", "checks", "notifications"]
 
 # Management commands `manage.py up` runs after bootstrap (apps add demo data, demo monitors, ...).
 OPSASSIST_UP_HOOKS: list[str] = ["register_demo_monitors"]
-CELERY_TASK_ROUTES = {"monitoring.run_check": {"queue": "checks"}}
+CELERY_TASK_ROUTES = {"monitoring.run_check": {"queue": "checks"}, "oncall.deliver": {"queue": "notifications"}}
+
+# Links in notifications point here.
+OPSASSIST_BASE_URL = env_str("OPSASSIST_BASE_URL", f"http://127.0.0.1:{OPSASSIST_PORT}").rstrip("/")
+# Email: Django's backend; console by default (set EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend).
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "opsassist@localhost")

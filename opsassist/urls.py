@@ -8,6 +8,7 @@ api_v1 = [
     re_path(r"^me/?$", api.me, name="me"),
     path("", include("incidents.api.urls")),
     path("", include("monitoring.api.urls")),
+    path("", include("oncall.api.urls")),
 ]
 
 urlpatterns = [

@@ -1,0 +1,233 @@
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from rest_framework import serializers
+
+from oncall.models import (
+    Channel,
+    ContactMethod,
+    EscalationPolicy,
+    EscalationStep,
+    Layer,
+    LayerMember,
+    Notification,
+    Override,
+    Schedule,
+    ServiceOwnership,
+    Team,
+    validate_time_zone,
+)
+from oncall.transports import TRANSPORTS
+
+
+def username_field(**kwargs):
+    return serializers.SlugRelatedField(
+        slug_field="username", queryset=get_user_model().objects.filter(is_active=True), **kwargs
+    )
+
+
+class TeamSerializer(serializers.ModelSerializer):
+    members = username_field(many=True, required=False)
+    services = serializers.ListField(child=serializers.CharField(max_length=255), required=False, write_only=True)
+
+    class Meta:
+        model = Team
+        fields = ["id", "name", "members", "services", "is_default"]
+
+    def to_representation(self, team):
+        data = super().to_representation(team)
+        data["services"] = sorted(o.service for o in team.services.all())
+        return data
+
+    def validate_services(self, services):
+        taken = ServiceOwnership.objects.filter(service__in=services)
+        if self.instance is not None:
+            taken = taken.exclude(team=self.instance)
+        if taken.exists():
+            raise serializers.ValidationError(f"Already owned by another team: {', '.join(t.service for t in taken)}.")
+        return services
+
+    @transaction.atomic
+    def create(self, validated):
+        services = validated.pop("services", [])
+        team = super().create(validated)
+        ServiceOwnership.objects.bulk_create(ServiceOwnership(team=team, service=s) for s in set(services))
+        return team
+
+    @transaction.atomic
+    def update(self, team, validated):
+        services = validated.pop("services", None)
+        team = super().update(team, validated)
+        if services is not None:
+            team.services.all().delete()
+            ServiceOwnership.objects.bulk_create(ServiceOwnership(team=team, service=s) for s in set(services))
+        return team
+
+
+class LayerSerializer(serializers.ModelSerializer):
+    users = username_field(many=True)
+
+    class Meta:
+        model = Layer
+        fields = ["id", "name", "order", "start_date", "handoff_time", "rotation_days", "users"]
+
+    def to_representation(self, layer):
+        data = super().to_representation(layer)
+        data["users"] = [m.user.username for m in layer.members.all()]
+        return data
+
+    def validate_rotation_days(self, value):
+        if value < 1:
+            raise serializers.ValidationError("At least 1 day.")
+        return value
+
+
+class ScheduleSerializer(serializers.ModelSerializer):
+    team = serializers.SlugRelatedField(slug_field="name", queryset=Team.objects.all())
+    time_zone = serializers.CharField(validators=[validate_time_zone], default="UTC")
+    layers = LayerSerializer(many=True, required=False)
+
+    class Meta:
+        model = Schedule
+        fields = ["id", "team", "name", "time_zone", "layers"]
+
+    @transaction.atomic
+    def create(self, validated):
+        layers = validated.pop("layers", [])
+        schedule = Schedule.objects.create(**validated)
+        self._save_layers(schedule, layers)
+        return schedule
+
+    @transaction.atomic
+    def update(self, schedule, validated):
+        layers = validated.pop("layers", None)
+        schedule = super().update(schedule, validated)
+        if layers is not None:
+            schedule.layers.all().delete()
+            self._save_layers(schedule, layers)
+        return schedule
+
+    def _save_layers(self, schedule, layers):
+        for data in layers:
+            users = data.pop("users")
+            layer = Layer.objects.create(schedule=schedule, **data)
+            LayerMember.objects.bulk_create(LayerMember(layer=layer, user=u, position=i) for i, u in enumerate(users))
+
+
+class OverrideSerializer(serializers.ModelSerializer):
+    user = username_field()
+
+    class Meta:
+        model = Override
+        fields = ["id", "schedule", "user", "start", "end"]
+
+    def validate(self, attrs):
+        if attrs["end"] <= attrs["start"]:
+            raise serializers.ValidationError({"end": ["Must be after start."]})
+        return attrs
+
+
+class ShiftSerializer(serializers.Serializer):
+    user = serializers.CharField(source="user.username")
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    source = serializers.CharField()
+
+
+class StepSerializer(serializers.ModelSerializer):
+    user = username_field(required=False, allow_null=True)
+
+    class Meta:
+        model = EscalationStep
+        fields = ["schedule", "user", "channel", "wait_minutes"]
+
+    def validate(self, attrs):
+        if sum(bool(attrs.get(k)) for k in ("schedule", "user", "channel")) != 1:
+            raise serializers.ValidationError("Give exactly one of schedule, user, channel.")
+        return attrs
+
+
+class EscalationPolicySerializer(serializers.ModelSerializer):
+    team = serializers.SlugRelatedField(slug_field="name", queryset=Team.objects.all())
+    steps = StepSerializer(many=True)
+
+    class Meta:
+        model = EscalationPolicy
+        fields = ["id", "team", "repeat_count", "steps"]
+
+    @transaction.atomic
+    def create(self, validated):
+        steps = validated.pop("steps")
+        policy = EscalationPolicy.objects.create(**validated)
+        EscalationStep.objects.bulk_create(EscalationStep(policy=policy, position=i, **s) for i, s in enumerate(steps))
+        return policy
+
+    @transaction.atomic
+    def update(self, policy, validated):
+        steps = validated.pop("steps", None)
+        policy = super().update(policy, validated)
+        if steps is not None:
+            policy.steps.all().delete()
+            EscalationStep.objects.bulk_create(
+                EscalationStep(policy=policy, position=i, **s) for i, s in enumerate(steps)
+            )
+        return policy
+
+
+def _redacted_config(config: dict) -> dict:
+    from monitoring.models import redact_url
+
+    out = dict(config or {})
+    if out.get("secret"):
+        out["secret"] = "***"  # noqa: S105 - the redaction marker
+    if out.get("url"):
+        out["url"] = redact_url(out["url"])
+    return out
+
+
+class ChannelSerializer(serializers.ModelSerializer):
+    team = serializers.SlugRelatedField(slug_field="name", queryset=Team.objects.all(), required=False, allow_null=True)
+    kind = serializers.ChoiceField(choices=list(TRANSPORTS))
+    notify_on = serializers.ListField(child=serializers.ChoiceField(choices=Channel.Event.values), required=False)
+
+    class Meta:
+        model = Channel
+        fields = ["id", "name", "team", "kind", "config", "notify_on", "enabled", "disabled_reason"]
+        read_only_fields = ["disabled_reason"]
+
+    def to_representation(self, channel):
+        data = super().to_representation(channel)
+        data["config"] = _redacted_config(channel.config)
+        return data
+
+    def validate(self, attrs):
+        kind, config = attrs.get("kind", getattr(self.instance, "kind", None)), attrs.get("config", {})
+        if kind in ("webhook", "slack") and not str(config.get("url", "")).startswith(("http://", "https://")):
+            raise serializers.ValidationError({"config": ["A webhook needs config.url (http:// or https://)."]})
+        if kind == "email" and "@" not in str(config.get("address", "")):
+            raise serializers.ValidationError({"config": ["An email channel needs config.address."]})
+        return attrs
+
+
+class ContactMethodSerializer(serializers.ModelSerializer):
+    user = username_field()
+    kind = serializers.ChoiceField(choices=list(TRANSPORTS))
+
+    class Meta:
+        model = ContactMethod
+        fields = ["id", "user", "kind", "config", "enabled"]
+
+    def to_representation(self, contact):
+        data = super().to_representation(contact)
+        data["config"] = _redacted_config(contact.config)
+        return data
+
+    validate = ChannelSerializer.validate
+
+
+class NotificationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Notification
+        fields = ["id", "incident", "event", "step", "round", "kind", "recipient", "target", "status", "attempts",
+                  "error", "duration_ms", "created_at", "sent_at"]  # fmt: skip

@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.http import HttpResponse
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from icalendar import Calendar, Event
+from rest_framework import mixins, serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from oncall import services
+from oncall.api.serializers import (
+    ChannelSerializer,
+    ContactMethodSerializer,
+    EscalationPolicySerializer,
+    NotificationSerializer,
+    OverrideSerializer,
+    ScheduleSerializer,
+    ShiftSerializer,
+    TeamSerializer,
+)
+from oncall.models import Channel, ContactMethod, EscalationPolicy, Notification, Override, Schedule, Team
+from oncall.schedule import next_shifts
+
+
+class CurrentOnCallView(APIView):
+    """`GET /api/v1/oncall/current?team=<team>`: who is on call now; 404 when nobody is."""
+
+    queryset = Team.objects.all()
+
+    @extend_schema(parameters=[OpenApiParameter("team", str, required=True)], responses={200: dict, 404: dict})
+    def get(self, request):
+        name = request.query_params.get("team")
+        if not name:
+            raise ValidationError({"team": ["This query parameter is required."]})
+        team = Team.objects.filter(name=name).first() or services.team_for_service(name)
+        found = services.on_call_for_team(team) if team else None
+        if found is None:
+            raise NotFound(f"Nobody is on call for '{name}'.")
+        shift, schedule = found
+        return Response({
+            "team": team.name,
+            "user": {"username": shift.user.username, "email": shift.user.email},
+            "shift_start": shift.start, "shift_end": shift.end, "schedule": schedule.name, "source": shift.source,
+        })  # fmt: skip
+
+
+class TeamViewSet(viewsets.ModelViewSet):
+    queryset = Team.objects.prefetch_related("members", "services")
+    serializer_class = TeamSerializer
+    lookup_field = "name"
+    lookup_value_regex = r"[-a-zA-Z0-9_]+"
+    pagination_class = None
+
+
+class ScheduleViewSet(viewsets.ModelViewSet):
+    queryset = Schedule.objects.select_related("team").prefetch_related("layers__members__user")
+    serializer_class = ScheduleSerializer
+    lookup_value_regex = r"\d+"
+    pagination_class = None
+
+    @extend_schema(parameters=[OpenApiParameter("count", int)], responses={200: ShiftSerializer(many=True)})
+    @action(detail=True, methods=["get"])
+    def shifts(self, request, pk=None):
+        count = min(int(request.query_params.get("count", 10) or 10), 100)
+        return Response(ShiftSerializer(next_shifts(self.get_object(), timezone.now(), count), many=True).data)
+
+    @extend_schema(responses={(200, "text/calendar"): serializers.CharField()})
+    @action(detail=True, methods=["get"])
+    def ical(self, request, pk=None):
+        schedule = self.get_object()
+        calendar = Calendar()
+        calendar.add("prodid", "-//OpsAssist//On-call//EN")
+        calendar.add("version", "2.0")
+        calendar.add("x-wr-calname", f"On call: {schedule}")
+        for shift in next_shifts(schedule, timezone.now() - timedelta(days=1), count=60, horizon_days=90):
+            event = Event()
+            event.add("uid", f"{schedule.pk}-{shift.start:%Y%m%dT%H%M%S}@opsassist")
+            event.add("summary", f"On call: {shift.user.username} ({schedule.name})")
+            event.add("dtstart", shift.start)
+            event.add("dtend", shift.end)
+            event.add("dtstamp", timezone.now())
+            calendar.add_component(event)
+        response = HttpResponse(calendar.to_ical(), content_type="text/calendar; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="oncall-{schedule.pk}.ics"'
+        return response
+
+
+class OverrideViewSet(viewsets.ModelViewSet):
+    queryset = Override.objects.select_related("user")
+    serializer_class = OverrideSerializer
+    lookup_value_regex = r"\d+"
+    filterset_fields = ["schedule"]
+
+
+class EscalationPolicyViewSet(viewsets.ModelViewSet):
+    queryset = EscalationPolicy.objects.select_related("team").prefetch_related("steps__user")
+    serializer_class = EscalationPolicySerializer
+    lookup_value_regex = r"\d+"
+    pagination_class = None
+
+
+class ChannelViewSet(viewsets.ModelViewSet):
+    queryset = Channel.objects.select_related("team")
+    serializer_class = ChannelSerializer
+    lookup_value_regex = r"\d+"
+    pagination_class = None
+
+
+class ContactMethodViewSet(viewsets.ModelViewSet):
+    queryset = ContactMethod.objects.select_related("user")
+    serializer_class = ContactMethodSerializer
+    lookup_value_regex = r"\d+"
+    pagination_class = None
+
+
+class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """The delivery log: every notification and its outcome."""
+
+    queryset = Notification.objects.all()
+    serializer_class = NotificationSerializer
+    filterset_fields = ["incident", "status", "kind", "event"]

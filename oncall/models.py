@@ -1,0 +1,274 @@
+"""Teams, who is on call (rotation layers + overrides), escalation policies, channels and deliveries."""
+
+from __future__ import annotations
+
+import zoneinfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from oncall.transports import KIND_CHOICES
+
+
+def validate_time_zone(value: str) -> None:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"'{value}' is not an IANA time zone (e.g. Europe/Berlin).") from None
+
+
+class Team(models.Model):
+    """People who own services. An incident of a service goes to the team that owns it."""
+
+    name = models.SlugField(max_length=100, unique=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="teams")
+    is_default = models.BooleanField(default=False, help_text="Receives incidents of services no team owns.")
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["is_default"], condition=Q(is_default=True), name="oncall_team_one_default")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ServiceOwnership(models.Model):
+    """`service` belongs to `team` (a service has one owner)."""
+
+    service = models.CharField(max_length=255, unique=True)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="services")
+
+    class Meta:
+        ordering = ["service"]
+
+    def __str__(self) -> str:
+        return f"{self.service} → {self.team}"
+
+
+class Schedule(models.Model):
+    """An on-call schedule of a team: rotation layers (the highest `order` that has someone wins),
+    and overrides on top of all layers."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="schedules")
+    name = models.CharField(max_length=100)
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+
+    class Meta:
+        ordering = ["team__name", "name"]
+        constraints = [models.UniqueConstraint(fields=["team", "name"], name="oncall_schedule_unique_name")]
+
+    def __str__(self) -> str:
+        return f"{self.team} / {self.name}"
+
+
+class Layer(models.Model):
+    """Users take turns: each shift lasts `rotation_days` and hands off at `handoff_time` local time
+    (wall clock in the schedule's zone, so a handoff stays at 09:00 across DST changes)."""
+
+    schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="layers")
+    name = models.CharField(max_length=100, default="Primary")
+    order = models.PositiveSmallIntegerField(default=0)
+    start_date = models.DateField(help_text="the first shift starts this day at the handoff time")
+    handoff_time = models.TimeField(default="09:00")
+    rotation_days = models.PositiveSmallIntegerField(default=7)
+
+    class Meta:
+        ordering = ["schedule", "-order", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.schedule} / {self.name}"
+
+    @property
+    def users(self) -> list:
+        return [m.user for m in self.members.all()]
+
+
+class LayerMember(models.Model):
+    layer = models.ForeignKey(Layer, on_delete=models.CASCADE, related_name="members")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    position = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [models.UniqueConstraint(fields=["layer", "position"], name="oncall_layermember_position")]
+
+    def __str__(self) -> str:
+        return f"{self.position}: {self.user}"
+
+
+class Override(models.Model):
+    """`user` covers the schedule from `start` to `end`, whatever the layers say."""
+
+    schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="overrides")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["start"]
+        constraints = [
+            models.CheckConstraint(condition=Q(end__gt=models.F("start")), name="oncall_override_end_after_start")
+        ]
+        indexes = [models.Index(fields=["schedule", "start", "end"], name="override_window_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.start:%Y-%m-%d %H:%M}-{self.end:%Y-%m-%d %H:%M}"
+
+
+class Channel(models.Model):
+    """A place notifications go to: a webhook, a Slack-compatible incoming webhook, an email address, the
+    log. Team channels hear the events named in `notify_on`; escalation steps may target one directly."""
+
+    class Event(models.TextChoices):
+        NEW = "new", "New incident"
+        ESCALATION = "escalation", "Escalation"
+        ACKNOWLEDGE = "acknowledge", "Acknowledged"
+        RESOLVE = "resolve", "Resolved"
+
+    name = models.CharField(max_length=100, unique=True)
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.CASCADE, related_name="channels")
+    kind = models.CharField(max_length=20, choices=KIND_CHOICES)
+    config = models.JSONField(default=dict, blank=True)  # {"url", "secret"} | {"address"} | {}
+    notify_on = models.JSONField(default=list, blank=True)
+    enabled = models.BooleanField(default=True)
+    disabled_reason = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ContactMethod(models.Model):
+    """How one person is paged (their email, a personal webhook, ...)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="contact_methods")
+    kind = models.CharField(max_length=20, choices=KIND_CHOICES)
+    config = models.JSONField(default=dict, blank=True)
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["user", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.user} via {self.kind}"
+
+
+class EscalationPolicy(models.Model):
+    """Ordered steps for a team's new incidents; after the last step, start again `repeat_count` times."""
+
+    team = models.OneToOneField(Team, on_delete=models.CASCADE, related_name="escalation_policy")
+    repeat_count = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "escalation policies"
+
+    def __str__(self) -> str:
+        return f"{self.team} policy"
+
+
+class EscalationStep(models.Model):
+    """Notify the on-call of `schedule`, or `user`, or `channel`; then wait `wait_minutes` (default
+    ESCALATION_TIMEOUT_MINUTES) for an acknowledgement before the next step."""
+
+    policy = models.ForeignKey(EscalationPolicy, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField()
+    schedule = models.ForeignKey(Schedule, null=True, blank=True, on_delete=models.CASCADE)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE)
+    channel = models.ForeignKey(Channel, null=True, blank=True, on_delete=models.CASCADE)
+    wait_minutes = models.PositiveSmallIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(fields=["policy", "position"], name="oncall_escalationstep_position"),
+            models.CheckConstraint(
+                condition=(
+                    Q(schedule__isnull=False, user__isnull=True, channel__isnull=True)
+                    | Q(schedule__isnull=True, user__isnull=False, channel__isnull=True)
+                    | Q(schedule__isnull=True, user__isnull=True, channel__isnull=False)
+                ),
+                name="oncall_escalationstep_one_target",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"step {self.position + 1}"
+
+
+class Escalation(models.Model):
+    """An incident's escalation in flight. The policy's steps are copied when it starts, so editing a
+    policy never changes escalations already running."""
+
+    class State(models.TextChoices):
+        ACTIVE = "active", "Active"
+        STOPPED = "stopped", "Stopped (acknowledged or resolved)"
+        EXHAUSTED = "exhausted", "All steps done"
+
+    incident = models.OneToOneField("incidents.Incident", on_delete=models.CASCADE, related_name="escalation")
+    team = models.ForeignKey(Team, null=True, on_delete=models.SET_NULL)
+    steps = models.JSONField(default=list)
+    repeat_count = models.PositiveSmallIntegerField(default=0)
+    step_index = models.PositiveSmallIntegerField(default=0)
+    round = models.PositiveSmallIntegerField(default=0)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.ACTIVE)
+    next_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [
+            # Used by escalate_due every 15 s: active escalations whose wait is over.
+            models.Index(fields=["next_at"], condition=Q(state="active"), name="escalation_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"escalation of {self.incident_id} ({self.state})"
+
+
+class Notification(models.Model):
+    """One notification to one target, with every delivery attempt's outcome."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    incident = models.ForeignKey(
+        "incidents.Incident", null=True, on_delete=models.CASCADE, related_name="notifications"
+    )
+    event = models.CharField(max_length=20, choices=Channel.Event.choices)
+    step = models.SmallIntegerField(default=-1, help_text="escalation step (-1: not from a step)")
+    round = models.PositiveSmallIntegerField(default=0)
+    kind = models.CharField(max_length=20, choices=KIND_CHOICES)
+    channel = models.ForeignKey(Channel, null=True, blank=True, on_delete=models.SET_NULL)
+    contact = models.ForeignKey(ContactMethod, null=True, blank=True, on_delete=models.SET_NULL)
+    recipient = models.CharField(max_length=255, blank=True, default="")
+    target = models.CharField(max_length=500, help_text="where it went, secrets redacted")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    duration_ms = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # Quiet de-duplication: at most one notification per incident, event, step, round and target.
+            models.UniqueConstraint(
+                fields=["incident", "event", "step", "round", "target"], name="oncall_notification_once"
+            ),
+        ]
+        indexes = [models.Index(fields=["kind", "status"], name="notification_kind_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.event} → {self.target} ({self.status})"

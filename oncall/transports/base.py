@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import httpx
+from django.conf import settings
+
+
+class TransportError(Exception):
+    """Delivery failed. `permanent` failures (bad address, 4xx) are not retried and disable a channel."""
+
+    def __init__(self, message: str, permanent: bool = False):
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent
+
+
+class Transport:
+    """Built from its config; `notify(message)` delivers or raises TransportError."""
+
+    def __init__(self, config: dict):
+        self.config = config
+
+    def describe(self) -> str:
+        """Where this goes, without secrets (stored on the Notification row)."""
+        raise NotImplementedError
+
+    def notify(self, message: dict) -> None:
+        raise NotImplementedError
+
+
+class HttpTransport(Transport):
+    """POST JSON with a timeout; 4xx is permanent, 5xx and network errors are worth a retry."""
+
+    def post(self, url: str, content: bytes, headers: dict) -> None:
+        try:
+            response = httpx.post(url, content=content, headers=headers, timeout=settings.HTTP_CLIENT_TIMEOUT)
+        except httpx.HTTPError as exc:
+            raise TransportError(f"{type(exc).__name__}: {exc}") from None
+        if response.status_code >= 400:
+            raise TransportError(
+                f"HTTP {response.status_code}: {response.text[:200]}",
+                permanent=400 <= response.status_code < 500 and response.status_code not in (408, 429),
+            )
+
+    def describe(self) -> str:
+        from monitoring.models import redact_url
+
+        return redact_url(self.config.get("url", ""))[:500]

@@ -1,0 +1,16 @@
+import logging
+
+from oncall.transports.base import Transport
+
+log = logging.getLogger("opsassist.notifications")
+
+
+class LogTransport(Transport):
+    """Writes the notification to the log (useful for trying things out, and as a fallback)."""
+
+    def describe(self) -> str:
+        return "log"
+
+    def notify(self, message: dict) -> None:
+        log.warning("%s: #%s %s", message["headline"], message["incident"]["id"], message["incident"]["title"],
+                    extra={"recipient": message.get("recipient", "")})  # fmt: skip

@@ -1,0 +1,26 @@
+import hashlib
+import hmac
+import json
+import time
+
+from oncall.transports.base import HttpTransport
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """`sha256=` HMAC of "<timestamp>.<body>" with the channel's secret (verify both; reject old stamps)."""
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+class WebhookTransport(HttpTransport):
+    """POSTs the message as JSON; with a `secret`, adds X-OpsAssist-Timestamp and X-OpsAssist-Signature."""
+
+    def notify(self, message: dict) -> None:
+        body = json.dumps(message, default=str, separators=(",", ":")).encode()
+        headers = {"Content-Type": "application/json", "User-Agent": "OpsAssist"}
+        secret = self.config.get("secret")
+        if secret:
+            timestamp = str(int(time.time()))
+            headers["X-OpsAssist-Timestamp"] = timestamp
+            headers["X-OpsAssist-Signature"] = sign(secret, timestamp, body)
+        self.post(self.config["url"], body, headers)
