@@ -38,6 +38,8 @@ SYSTEM = "system"
 incident_opened = Signal()
 # Sent after commit when an incident's status changed (kwargs: incident, old, new, actor).
 incident_status_changed = Signal()
+# Sent (synchronously) when someone asks for a fresh analysis; the analysing app answers.
+analysis_requested = Signal()
 
 
 def actor_name(actor) -> str:
@@ -295,3 +297,35 @@ def do_update_incident(incident: Incident, changes: dict, *, actor) -> Incident:
             incident = do_change_status(incident, changes["status"], actor=actor)
     live.broadcast_on_commit(incident.pk)
     return Incident.objects.select_related("assigned_to").get(pk=incident.pk)
+
+
+def do_record_analysis(
+    incident: Incident,
+    *,
+    category: str,
+    summary: str,
+    recommended_actions: list[str],
+    suggested_severity: str,
+    actor,
+    data: dict,
+) -> Incident:
+    """Store an analysis (from Claude or the rules) and its audit entry (model, latency, tokens)."""
+    with transaction.atomic():
+        Incident.objects.filter(pk=incident.pk).update(
+            category=category, summary=summary, recommended_actions=recommended_actions,
+            suggested_severity=suggested_severity, updated_at=timezone.now(),
+        )  # fmt: skip
+        text = f"Analysis ({actor_name(actor)}): {category}, suggested {suggested_severity}. {summary}"
+        record(incident, TimelineKind.ANALYSIS, actor, text, data)
+    live.broadcast_on_commit(incident.pk)
+    return incident
+
+
+def do_request_analysis(incident: Incident) -> bool:
+    """Run the analysis now (POST /incidents/{id}/analyze). False when no analyser is installed."""
+    results = analysis_requested.send_robust(sender=Incident, incident=incident)
+    for receiver, result in results:
+        if isinstance(result, Exception):
+            log.error("analysis receiver %s failed: %r", receiver, result)
+            raise ServiceError("The analysis failed; see the logs.")
+    return bool(results)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from django.conf import settings
 from django.utils import timezone
@@ -97,12 +98,17 @@ def _clear_postgres(monitor: Monitor) -> dict:
         mine = _held.pop(monitor.name, [])
     for conn in mine:
         conn.close()
-    # Connections another process holds: end them by their tag.
+    # Connections another process holds: end them by their tag, and wait until they are gone
+    # (pg_terminate_backend only signals the backend).
+    tag = drill_application_name(monitor)
     with connect(monitor.target, monitor.timeout_seconds) as conn:
         rows = conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
-            [drill_application_name(monitor)],
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s", [tag]
         ).fetchall()
+        for _ in range(50):
+            if not conn.execute("SELECT 1 FROM pg_stat_activity WHERE application_name = %s", [tag]).fetchone():
+                break
+            time.sleep(0.05)
     return {"connections_closed": len(mine) + len(rows)}
 
 

@@ -73,6 +73,8 @@ def apply_to_incidents(monitor: Monitor, outcome: Outcome) -> None:
             **key,
         )
         return
+    if not _failed_long_enough(monitor):
+        return
     severity = Severity.CRITICAL if outcome.health == 0 else Severity.HIGH
     detail = outcome.error or outcome.summary
     incident, created = incident_services.get_or_open_incident(
@@ -90,6 +92,18 @@ def apply_to_incidents(monitor: Monitor, outcome: Outcome) -> None:
         )  # fmt: skip
     else:
         incident_services.do_raise_severity(incident, severity, actor=actor, reason=f"health {outcome.health}%")
+
+
+def _failed_long_enough(monitor: Monitor) -> bool:
+    """`failures_before_incident` (default 1) consecutive unhealthy checks open the incident, so a target
+    that blips once (or a server checking itself while it starts) does not page anyone."""
+    needed = int((monitor.config or {}).get("failures_before_incident", 1))
+    if needed <= 1:
+        return True
+    recent = list(
+        CheckResult.objects.filter(monitor=monitor).order_by("-at", "-id").values_list("health", flat=True)[:needed]
+    )
+    return len(recent) == needed and all(health < HEALTHY_FLOOR for health in recent)
 
 
 def claim_due(now=None) -> list[Monitor]:

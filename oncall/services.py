@@ -185,6 +185,21 @@ def do_on_status_change(incident_id: int, new: str, actor: str) -> None:
         _notify_channels(incident, team, event)
 
 
+def do_page_on_call(incident: Incident, reason: str) -> None:
+    """Page the incident's assignee, else its team's on-call, outside the escalation steps (e.g. a
+    remediation failed)."""
+    user = incident.assigned_to
+    if user is None:
+        team = team_for_service(incident.service)
+        found = on_call_for_team(team) if team else None
+        user = found[0].user if found else None
+    if user is None:
+        incident_services.record(incident, TimelineKind.ESCALATION, ACTOR, f"{reason}; nobody on call to page.")
+        return
+    incident_services.record(incident, TimelineKind.ESCALATION, ACTOR, f"{reason}; paging {user.username}.")
+    _notify_user(incident, Channel.Event.ESCALATION, None, user)
+
+
 # --- Notifications --------------------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ api_v1 = [
     path("", include("incidents.api.urls")),
     path("", include("monitoring.api.urls")),
     path("", include("oncall.api.urls")),
+    path("", include("remediation.api.urls")),
 ]
 
 urlpatterns = [

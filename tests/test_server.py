@@ -87,7 +87,8 @@ def test_a_drill_through_the_real_scheduler_opens_and_resolves_one_incident(tmp_
             lambda: httpx.get(f"{base}/api/v1/incidents/{incident_id}", headers=headers).json()["status"] == "resolved",
             4,
         )
-        incidents = httpx.get(base + "/api/v1/incidents", params={"source": "health_check"}, headers=headers).json()
+        params = {"source": "health_check", "q": "drill-db"}
+        incidents = httpx.get(base + "/api/v1/incidents", params=params, headers=headers).json()
         assert [i["id"] for i in incidents] == [incident_id]
 
 

@@ -99,6 +99,14 @@ class IncidentViewSet(
         note = services.do_add_note(incident, data.validated_data["text"], author=request.user)
         return Response(NoteSerializer(note).data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(request=None, responses={200: IncidentSerializer})
+    @action(detail=True, methods=["post"])
+    def analyze(self, request, pk=None):
+        """Run the analysis again (Claude when configured, else the built-in rules)."""
+        incident = self.get_object()
+        services.do_request_analysis(incident)
+        return self._detail(incident)
+
     @extend_schema(
         parameters=[
             OpenApiParameter("since", str, description="ISO 8601; default 30 days before `until`"),

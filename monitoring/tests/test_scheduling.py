@@ -55,3 +55,15 @@ def test_analytics_include_monitor_availability(api):
         {"name": "m", "service": "m", "availability_percent": {"24h": 99.5, "7d": 99.5, "30d": 99.5},
          "sla_status": {"24h": "good", "7d": "good", "30d": "good"}}
     ]  # fmt: skip
+
+
+def test_failures_before_incident_waits_for_consecutive_failures():
+    from incidents.models import Incident
+    from monitoring.services import do_run_check
+
+    monitor = Monitor.objects.create(name="blip", kind="tcp", target="tcp://127.0.0.1:1", timeout_seconds=0.5,
+                                     config={"failures_before_incident": 2})  # fmt: skip
+    do_run_check(monitor)
+    assert not Incident.objects.exists()
+    do_run_check(monitor)
+    assert Incident.objects.filter(component="blip").count() == 1

@@ -59,7 +59,10 @@ def test_a_new_incident_is_assigned_notified_escalated_and_stopped_by_ack(team, 
     with time_machine.travel(T0 + timedelta(hours=1), tick=False):
         assert services.do_escalate_due() == []
     kinds = [kind for kind, _ in timeline(incident)]
-    assert kinds[:4] == ["created", "assignment", "escalation", "notification"]
+    assert kinds[0] == "created"
+    assert [k for k in kinds if k in ("assignment", "escalation", "notification")][:3] == [
+        "assignment", "escalation", "notification",
+    ]  # fmt: skip
     assert "Escalation stopped: acknowledged by boss." in [text for _, text in timeline(incident)]
     assert Notification.objects.count() == 2
 
@@ -89,7 +92,7 @@ def test_the_policy_is_copied_when_escalation_starts(team, django_capture_on_com
 
 def test_no_team_means_a_timeline_entry_not_an_error(django_capture_on_commit_callbacks):
     incident = open_incident(django_capture_on_commit_callbacks, service="orphan")
-    assert "No team owns service orphan" in timeline(incident)[-1][1]
+    assert any("No team owns service orphan" in text for _, text in timeline(incident))
 
 
 def test_a_webhook_is_delivered_signed_to_a_real_receiver(team, django_capture_on_commit_callbacks):

@@ -25,7 +25,8 @@ class Command(BaseCommand):
         limit = self._redis_limit(rd)
         self._add("redis-test", "redis", rd, limit is not None, {"memory_limit_bytes": limit})
         self_url = f"http://127.0.0.1:{settings.OPSASSIST_PORT}/health/live"
-        self._add("opsassist", "http", self_url, True, {}, interval=30)
+        # Checking itself, the first check may run before the server listens: two failures open an incident.
+        self._add("opsassist", "http", self_url, True, {"failures_before_incident": 2}, interval=30)
 
     def _add(self, name, kind, target, reachable, config, interval=5):
         if Monitor.objects.filter(name=name).exists():

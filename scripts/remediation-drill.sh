@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Seed 001's closed loop against a running OpsAssist (OPSASSIST_SIMULATION=1, as `make up` sets):
+# drill -> incident -> analysis + proposed action -> approve -> execute -> verify -> resolved.
+#
+#   scripts/remediation-drill.sh MONITOR [BASE_URL] [TOKEN]
+set -euo pipefail
+MONITOR="${1:?usage: scripts/remediation-drill.sh MONITOR [BASE_URL] [TOKEN]}"
+BASE_URL="${2:-http://127.0.0.1:8000}"
+TOKEN="${3:-${OPSASSIST_TOKEN:-$(cat "$(dirname "$0")/../var/admin-token" 2>/dev/null || true)}}"
+[ -n "$TOKEN" ] || { echo "No API token: pass it as the third argument or set OPSASSIST_TOKEN." >&2; exit 2; }
+
+api() { curl -sS -X "$1" "$BASE_URL$2" -H "Authorization: Token $TOKEN" -H "Content-Type: application/json" ${3:+-d "$3"}; }
+field() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {}, {'d': d}))" "$1"; }
+phase() { printf '\n== %s\n' "$*"; }
+ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
+
+kind=$(api GET "/api/v1/monitors/$MONITOR" | field 'd["kind"]')
+case "$kind" in
+  postgres) failure=idle_connections ;;
+  redis) failure=memory_pressure ;;
+  *) echo "Monitor $MONITOR is a $kind monitor; the loop exists for postgres and redis." >&2; exit 2 ;;
+esac
+trap 'api POST "/api/v1/monitors/$MONITOR/simulate/clear" >/dev/null 2>&1 || true' EXIT
+
+phase "1. Baseline"
+api POST "/api/v1/monitors/$MONITOR/check" | field "f'health {d[\"health\"]}%  {d[\"metrics\"]}'"
+
+phase "2. Failure: $failure"
+api POST "/api/v1/monitors/$MONITOR/simulate" "{\"failure\": \"$failure\"}" | field 'd'
+start=$(date +%s%N)
+
+phase "3. Detection"
+incident=""
+for _ in $(seq 1 60); do
+  incident=$(api GET "/api/v1/monitors/$MONITOR" | field 'd["open_incident_id"] or ""')
+  [ -n "$incident" ] && break
+  sleep 0.5
+done
+[ -n "$incident" ] || { echo "no incident after 30 s" >&2; exit 1; }
+echo "incident #$incident after $(ms_since "$start") ms"
+api GET "/api/v1/incidents/$incident" | field "f'  {d[\"priority\"]} {d[\"title\"]}'"
+
+phase "4. Analysis and proposal"
+run=$(api POST "/api/v1/incidents/$incident/remediations")
+echo "$run" | field "f'  action {d[\"action\"]} (proposed by {d[\"proposed_by\"]}): {d[\"rationale\"]}'"
+run_id=$(echo "$run" | field 'd["id"]')
+api GET "/api/v1/incidents/$incident" | field "f'  category {d[\"category\"]}: {d[\"summary\"]}'"
+
+phase "5. Approve"
+api POST "/api/v1/remediations/$run_id/approve" | field "f'  run {d[\"id\"]}: {d[\"status\"]}'"
+start=$(date +%s%N)
+
+phase "6. Execute and verify"
+status=""
+for _ in $(seq 1 120); do
+  status=$(api GET "/api/v1/remediations/$run_id" | field 'd["status"]')
+  case "$status" in succeeded|failed) break ;; esac
+  sleep 0.5
+done
+api GET "/api/v1/remediations/$run_id" | field "f'  {d[\"status\"]} after $(ms_since "$start") ms: result {d[\"result\"]}'"
+
+phase "7. Incident"
+api GET "/api/v1/incidents/$incident" | field "f'  #{d[\"id\"]} {d[\"status\"]}: {d[\"resolution_notes\"]}'"
+api POST "/api/v1/monitors/$MONITOR/check" | field "f'  health now {d[\"health\"]}%  {d[\"metrics\"]}'"
+[ "$status" = "succeeded" ]
