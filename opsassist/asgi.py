@@ -11,19 +11,22 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from opsassist.lib import live  # noqa: E402
+from opsassist.lib import embedded, live  # noqa: E402
 from opsassist.routing import websocket_urlpatterns  # noqa: E402
 from opsassist.wsauth import TokenOrSessionAuthMiddleware  # noqa: E402
 
 
 async def lifespan(scope, receive, send):
-    """Record the server's loop so worker threads can reach the in-memory channel layer."""
+    """Record the server's loop so worker threads reach the in-memory channel layer through it, then
+    start the embedded worker and beat (embedded mode only); stop them at shutdown."""
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
             live.set_server_loop(asyncio.get_running_loop())
+            embedded.start()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            await asyncio.get_running_loop().run_in_executor(None, embedded.stop)
             live.set_server_loop(None)
             await send({"type": "lifespan.shutdown.complete"})
             return

@@ -22,5 +22,5 @@ urlpatterns = [
     path("api/v1/", include((api_v1, "api"))),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
-    path("", include("incidents.urls")),
+    path("", include("opsassist.page_urls")),
 ]

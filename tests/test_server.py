@@ -100,3 +100,9 @@ def _wait(probe, seconds: float):
             return value
         time.sleep(0.2)
     raise AssertionError(f"not within {seconds} s")
+
+
+def test_embedded_mode_is_one_process_whatever_web_concurrency_says(tmp_path):
+    with running_server(tmp_path, env={"WEB_CONCURRENCY": "3", "LOG_LEVEL": "INFO"}):
+        pass
+    assert "Started parent process" not in (tmp_path / "server.log").read_text()

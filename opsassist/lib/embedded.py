@@ -1,22 +1,35 @@
-"""Run a Celery worker and beat inside the web process (the embedded, Redis-less mode)."""
+"""Run a Celery worker and beat inside the web process (the embedded, Redis-less mode).
+
+They start from the ASGI lifespan, once the server's event loop is known, so that every live update
+they send (opsassist.lib.live) reaches the in-memory channel layer through that loop.
+"""
 
 from __future__ import annotations
 
 import logging
 import socket
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from celery.beat import EmbeddedService
 from django.conf import settings
 
 log = logging.getLogger(__name__)
 
+_wanted = False
+_running: tuple | None = None
 
-@contextmanager
-def background_services() -> Iterator[None]:
-    """Start an in-process worker (thread pool) and beat (thread) on the in-memory broker; stop both on exit."""
+
+def request_background_services() -> None:
+    """Called by `manage.py serve` in embedded mode: the lifespan start-up will start them."""
+    global _wanted
+    _wanted = True
+
+
+def start() -> None:
+    """Start an in-process worker (thread pool) and beat (thread) on the in-memory broker."""
+    global _running
+    if not _wanted or _running is not None:
+        return
     from opsassist.celery import app
 
     worker = app.WorkController(
@@ -30,15 +43,21 @@ def background_services() -> Iterator[None]:
         without_gossip=True,
         loglevel=settings.LOG_LEVEL,
     )
-    worker_thread = threading.Thread(target=worker.start, name="celery-worker", daemon=True)
-    worker_thread.start()
+    thread = threading.Thread(target=worker.start, name="celery-worker", daemon=True)
+    thread.start()
     beat = EmbeddedService(app, thread=True, schedule_filename=settings.CELERY_BEAT_SCHEDULE_FILENAME)
     beat.start()
+    _running = (worker, thread, beat)
     log.info("embedded worker and beat started")
-    try:
-        yield
-    finally:
-        beat.stop()
-        worker.stop(in_sighandler=False)
-        worker_thread.join(10)
-        log.info("embedded worker and beat stopped")
+
+
+def stop() -> None:
+    global _running
+    if _running is None:
+        return
+    worker, thread, beat = _running
+    _running = None
+    beat.stop()
+    worker.stop(in_sighandler=False)
+    thread.join(10)
+    log.info("embedded worker and beat stopped")

@@ -34,7 +34,8 @@ def group_send(group: str, message: dict) -> None:
             if _running_loop() is loop:
                 loop.create_task(layer.group_send(group, message))
             else:
-                asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
+                future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
+                future.add_done_callback(_log_failure)
             return
         async_to_sync(layer.group_send)(group, message)
     except Exception:
@@ -46,3 +47,8 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return asyncio.get_running_loop()
     except RuntimeError:
         return None
+
+
+def _log_failure(future) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("live update failed: %r", future.exception())

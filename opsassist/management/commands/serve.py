@@ -11,7 +11,7 @@ import uvicorn
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from opsassist.lib.embedded import background_services
+from opsassist.lib import embedded
 
 
 class Command(BaseCommand):
@@ -41,8 +41,9 @@ class Command(BaseCommand):
         if settings.EMBEDDED:
             if workers and workers > 1:
                 raise CommandError("Several web workers need REDIS_URL (the in-memory broker is per process).")
-            with background_services():
-                uvicorn.run("opsassist.asgi:application", **config)
+            embedded.request_background_services()  # started by the ASGI lifespan, stopped at its end
+            # workers=1 explicitly: uvicorn would otherwise read WEB_CONCURRENCY and fork.
+            uvicorn.run("opsassist.asgi:application", workers=1, **config)
         else:
             workers = workers or int(os.environ.get("WEB_CONCURRENCY", "2"))
             _prepare_multiprocess_metrics()

@@ -1,9 +1,0 @@
-"""Pages (server-rendered, login required)."""
-
-from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
-
-
-@login_required
-def dashboard(request):
-    return render(request, "incidents/dashboard.html")

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from opsassist import pages
+
+urlpatterns = [
+    path("", pages.dashboard, name="dashboard"),
+    path("incidents/", pages.incident_list, name="incident-list"),
+    path("incidents/<int:pk>/", pages.incident_detail, name="incident-detail"),
+    path("monitors/", pages.monitors, name="monitors"),
+    path("oncall/", pages.oncall, name="oncall"),
+]
