@@ -6,6 +6,7 @@ they fail instead.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from urllib.parse import urlparse
@@ -44,6 +45,16 @@ def _eager_celery(settings):
 
     app.conf.task_always_eager = True
     yield
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """The in-memory cache (rate-limit counters) starts empty in every test."""
+    from django.core.cache import caches
+
+    for cache in caches.all(initialized_only=True):
+        with contextlib.suppress(Exception):  # a test's own, unreachable, Redis cache
+            cache.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,6 @@
 """Live incident and monitor updates for logged-in browsers (and token-authenticated scripts)."""
 
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 # Every change to an incident or monitor is sent to this one group (see incidents.live).
@@ -7,11 +8,12 @@ LIVE_GROUP = "opsassist.live"
 
 
 class IncidentsConsumer(AsyncJsonWebsocketConsumer):
-    """`/ws/incidents/`: refuses anonymous connections; relays `incident.*` and `monitor.*` events."""
+    """`/ws/incidents/`: refuses anonymous connections and users who may not view incidents; relays
+    `incident.*` and `monitor.*` events."""
 
     async def connect(self):
         user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
+        if user is None or not user.is_authenticated or not await _may_view(user):
             await self.close()
             return
         await self.channel_layer.group_add(LIVE_GROUP, self.channel_name)
@@ -32,3 +34,8 @@ class IncidentsConsumer(AsyncJsonWebsocketConsumer):
 
     async def monitor_updated(self, event):
         await self.send_json({"type": "monitor.updated", "monitor": event["monitor"]})
+
+
+@database_sync_to_async
+def _may_view(user) -> bool:
+    return user.has_perm("incidents.view_incident")

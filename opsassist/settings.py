@@ -168,6 +168,22 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
+# --- Cache: shared by every process through Redis in service mode (rate limits), memory otherwise ---
+
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "opsassist",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+THROTTLE_CACHE = "default"
+# Events per integration key (or per user) on the ingestion endpoints: "<n>/<second|minute|hour>"; empty = off.
+INGEST_RATE_LIMIT = env_str("INGEST_RATE_LIMIT", "60000/min")
+
 # --- CORS -----------------------------------------------------------------------------------------
 
 CORS_ALLOWED_ORIGINS = env_list("CORS_ORIGINS", "http://localhost:8080,http://localhost:3000")

@@ -19,6 +19,7 @@ from incidents import alerts
 from incidents.auth import CanIngest, integration_for_key, integration_of
 from incidents.choices import AlertStatus, normalize_severity
 from incidents.models import Alert, Integration
+from incidents.throttles import IngestThrottle
 
 DEFAULT_SEVERITY = "high"
 
@@ -69,6 +70,7 @@ class AlertmanagerWebhookView(APIView):
     join an incident (per Alertmanager group by default, or per alert); resolved ones resolve it."""
 
     permission_classes = [CanIngest]
+    throttle_classes = [IngestThrottle]
     ingest_permission = "incidents.add_alert"
     integration_kinds = {"alertmanager", "generic"}
 
@@ -163,6 +165,7 @@ class PagerDutyEventsView(APIView):
     `routing_key` authenticates the call (PagerDuty senders send no auth header)."""
 
     permission_classes = [permissions.AllowAny]  # authorization below: routing_key, a key, or a user
+    throttle_classes = [IngestThrottle]
 
     @extend_schema(request=dict, responses={202: dict, 400: dict})
     def post(self, request):
@@ -170,9 +173,11 @@ class PagerDutyEventsView(APIView):
         errors = pagerduty_errors(body)
         integration = self._authorize(request, body)
         if integration is False:
+            # A signed-in user without the permission is forbidden; anyone else lacks a valid key.
+            code = status.HTTP_403_FORBIDDEN if request.user.is_authenticated else status.HTTP_401_UNAUTHORIZED
             return Response({"status": "unauthorized", "message": "Invalid routing key",
                              "errors": ["'routing_key' is not a valid integration key."],
-                             "detail": "Invalid routing key."}, status=status.HTTP_401_UNAUTHORIZED)  # fmt: skip
+                             "detail": "Invalid routing key."}, status=code)  # fmt: skip
         if errors:
             return _pd_invalid(errors)
         dedup_key = body.get("dedup_key") or uuid.uuid4().hex
@@ -244,6 +249,7 @@ class GenericAlertView(APIView):
     resolves it. The same dedup_key never opens a second unresolved incident."""
 
     permission_classes = [CanIngest]
+    throttle_classes = [IngestThrottle]
     ingest_permission = "incidents.add_alert"
     integration_kinds = {"generic", "pagerduty"}
 

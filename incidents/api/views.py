@@ -29,6 +29,7 @@ from incidents.api.serializers import (
 from incidents.auth import CanIngest
 from incidents.metrics import events_ingested_total
 from incidents.models import Event, Incident, Note, TimelineEntry
+from incidents.throttles import IngestThrottle
 
 DEFAULT_WINDOW = timedelta(days=30)
 
@@ -144,6 +145,9 @@ class EventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def get_permissions(self):
         # Posting events is ingestion: integration keys may do it; reading needs the view permission.
         return [CanIngest()] if self.action == "create" else super().get_permissions()
+
+    def get_throttles(self):
+        return [IngestThrottle()] if self.action == "create" else super().get_throttles()
 
     @extend_schema(
         request=EventSerializer,

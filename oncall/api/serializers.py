@@ -123,7 +123,10 @@ class OverrideSerializer(serializers.ModelSerializer):
         fields = ["id", "schedule", "user", "start", "end"]
 
     def validate(self, attrs):
-        if attrs["end"] <= attrs["start"]:
+        # A PATCH may send only one end of the window: compare with the stored other end.
+        start = attrs.get("start", getattr(self.instance, "start", None))
+        end = attrs.get("end", getattr(self.instance, "end", None))
+        if start and end and end <= start:
             raise serializers.ValidationError({"end": ["Must be after start."]})
         return attrs
 
