@@ -1,7 +1,10 @@
 """Ingestion rate limit: per integration key, else per user, counted in events (a batch of 1000 counts
 1000). A fixed window kept in the cache with one atomic increment per request: Redis in service mode,
 so every web worker shares the count; process memory in embedded mode. Over the limit: 429 with
-Retry-After (DRF's Throttled)."""
+Retry-After. When the cache is unreachable the limit is not applied: events are never refused for it.
+
+`IngestThrottle` serves the DRF views; `acharge` the event-loop ingestion path (incidents.fastingest),
+on the same counters."""
 
 from __future__ import annotations
 
@@ -10,25 +13,44 @@ import time
 
 from django.conf import settings
 from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 from rest_framework.throttling import SimpleRateThrottle
 
 from incidents.auth import integration_of
 
 logger = logging.getLogger(__name__)
+_DURATIONS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def limit() -> tuple[int, int] | None:
+    """(events, window seconds) from INGEST_RATE_LIMIT ("6000/min"), or None when it is off."""
+    rate = settings.INGEST_RATE_LIMIT
+    if not rate:
+        return None
+    count, period = rate.split("/")
+    return int(count), _DURATIONS[period[0]]
+
+
+def _window(ident: str, duration: int) -> tuple[str, float]:
+    window = int(time.time() // duration)
+    return f"throttle:ingest:{ident}:{window}", (window + 1) * duration
+
+
+def _charge(cache, key: str, cost: int, duration: int) -> int:
+    # add() is a no-op when the key exists; incr() is atomic in Redis (and under LocMem's lock).
+    cache.add(key, 0, timeout=duration + 1)
+    try:
+        return cache.incr(key, cost)
+    except ValueError:  # expired between add and incr
+        cache.add(key, cost, timeout=duration + 1)
+        return cost
 
 
 class IngestThrottle(SimpleRateThrottle):
     scope = "ingest"
-    cache_format = "throttle:ingest:%(ident)s:%(window)d"
 
     def __init__(self):
-        self.cache = caches[settings.THROTTLE_CACHE]
-        self.rate = settings.INGEST_RATE_LIMIT or None
-        self.num_requests, self.duration = self.parse_rate(self.rate) if self.rate else (None, None)
         self.window_end = 0.0
-
-    def get_rate(self):
-        return settings.INGEST_RATE_LIMIT or None
 
     def get_ident(self, request):
         integration = integration_of(request)
@@ -39,28 +61,59 @@ class IngestThrottle(SimpleRateThrottle):
         return "addr" + super().get_ident(request)
 
     def allow_request(self, request, view):
-        if self.num_requests is None:
+        rate = limit()
+        if rate is None:
             return True
-        now = time.time()
-        window = int(now // self.duration)
-        self.window_end = (window + 1) * self.duration
-        key = self.cache_format % {"ident": self.get_ident(request), "window": window}
+        allowed, duration = rate
+        key, self.window_end = _window(self.get_ident(request), duration)
         cost = len(request.data) if isinstance(request.data, list) and request.data else 1
         try:
-            count = self._count(key, cost)
+            count = _charge(caches[settings.THROTTLE_CACHE], key, cost, duration)
         except Exception:
             logger.warning("rate limit not applied: cache unavailable", exc_info=True)
             return True
-        return count <= self.num_requests
-
-    def _count(self, key: str, cost: int) -> int:
-        # add() is a no-op when the key exists; incr() is atomic in Redis (and under LocMem's lock).
-        self.cache.add(key, 0, timeout=self.duration + 1)
-        try:
-            return self.cache.incr(key, cost)
-        except ValueError:  # expired between add and incr
-            self.cache.add(key, cost, timeout=self.duration + 1)
-            return cost
+        return count <= allowed
 
     def wait(self):
         return max(1.0, self.window_end - time.time())
+
+
+_redis_clients: dict[str, object] = {}  # per Redis location and event loop
+
+
+async def acharge(ident: str, cost: int) -> float | None:
+    """Charge `cost` events to `ident` without blocking the event loop; seconds to wait when over the
+    limit, else None."""
+    rate = limit()
+    if rate is None:
+        return None
+    allowed, duration = rate
+    key, window_end = _window(ident, duration)
+    cache = caches[settings.THROTTLE_CACHE]
+    try:
+        if isinstance(cache, RedisCache):
+            count = await _redis_charge(cache, cache.make_and_validate_key(key), cost, duration)
+        else:  # process memory: a dict under a lock, nothing to wait for
+            count = _charge(cache, key, cost, duration)
+    except Exception:
+        logger.warning("rate limit not applied: cache unavailable", exc_info=True)
+        return None
+    return None if count <= allowed else max(1.0, window_end - time.time())
+
+
+async def _redis_charge(cache: RedisCache, key: str, cost: int, duration: int) -> int:
+    import asyncio
+
+    import redis.asyncio
+
+    location = cache._servers[0]
+    slot = f"{location}@{id(asyncio.get_running_loop())}"  # a client belongs to one event loop
+    client = _redis_clients.get(slot)
+    if client is None:
+        client = _redis_clients[slot] = redis.asyncio.Redis.from_url(location, socket_timeout=1)
+    # The same key and integer encoding as Django's RedisCache add() + incr(): one round trip.
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.set(key, 0, ex=duration + 1, nx=True)
+        pipe.incrby(key, cost)
+        _, count = await pipe.execute()
+    return count

@@ -11,6 +11,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from incidents.fastingest import FastIngest  # noqa: E402
 from opsassist.lib import embedded, live  # noqa: E402
 from opsassist.routing import websocket_urlpatterns  # noqa: E402
 from opsassist.wsauth import TokenOrSessionAuthMiddleware  # noqa: E402
@@ -26,15 +27,19 @@ async def lifespan(scope, receive, send):
             embedded.start()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            await http_app.close()
             await asyncio.get_running_loop().run_in_executor(None, embedded.stop)
             live.set_server_loop(None)
             await send({"type": "lifespan.shutdown.complete"})
             return
 
 
+# Event posts are served on the event loop when they can be (see incidents.fastingest); the rest by Django.
+http_app = FastIngest(django_asgi_app)
+
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": http_app,
         "websocket": AllowedHostsOriginValidator(TokenOrSessionAuthMiddleware(URLRouter(websocket_urlpatterns))),
         "lifespan": lifespan,
     }

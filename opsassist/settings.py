@@ -82,7 +82,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
+    "opsassist.lib.middleware.SyncPrometheusAfterMiddleware",  # last: keeps the chain sync (one hop)
 ]
 
 ROOT_URLCONF = "opsassist.urls"
@@ -181,6 +181,8 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 THROTTLE_CACHE = "default"
+# POST /api/v1/events on the event loop with group commit when the database is PostgreSQL (incidents.fastingest).
+FAST_INGEST = env_bool("OPSASSIST_FAST_INGEST", True)
 # Events per integration key (or per user) on the ingestion endpoints: "<n>/<second|minute|hour>"; empty = off.
 INGEST_RATE_LIMIT = env_str("INGEST_RATE_LIMIT", "60000/min")
 

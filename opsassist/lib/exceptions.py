@@ -26,13 +26,18 @@ def exception_handler(exc, context):
     if response is None:
         return None
     if response.status_code == 400 and not (isinstance(response.data, dict) and set(response.data) == {"detail"}):
-        errors = flatten_errors(response.data)
-        fields = [name for name in errors if name != "non_field_errors"]
-        detail = f"Invalid input: {', '.join(fields)}." if fields else "Invalid input."
-        if "non_field_errors" in errors:
-            detail = f"{detail} {' '.join(str(m) for m in errors['non_field_errors'])}"
-        response.data = {"detail": detail, "errors": errors}
+        response.data = validation_body(response.data)
     return response
+
+
+def validation_body(data) -> dict:
+    """A 400's body from DRF's error structure: `detail` names every bad field, `errors` lists them."""
+    errors = flatten_errors(data)
+    fields = [name for name in errors if name != "non_field_errors"]
+    detail = f"Invalid input: {', '.join(fields)}." if fields else "Invalid input."
+    if "non_field_errors" in errors:
+        detail = f"{detail} {' '.join(str(m) for m in errors['non_field_errors'])}"
+    return {"detail": detail, "errors": errors}
 
 
 def flatten_errors(data, prefix: str = "") -> dict[str, list[str]]:
