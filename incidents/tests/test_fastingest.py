@@ -45,7 +45,7 @@ def _run(app: FastIngest, requests: list[tuple[dict, object]]) -> list[httpx.Res
                             "/api/v1/events",
                             content=body if isinstance(body, bytes) else json.dumps(body),
                             headers={"content-type": "application/json", **headers},
-                        )  # fmt: skip
+                        )
                         for headers, body in requests
                     )
                 )
