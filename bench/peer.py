@@ -1,0 +1,184 @@
+"""Single-event ingestion, OpsAssist against Alerta, on the same machine, PostgreSQL and load generator.
+
+    .venv/bin/python bench/peer.py                 # 2 rounds x 15 s per server, concurrency 16
+
+Both servers run at once from empty scratch databases on OPSASSIST_TEST_POSTGRES_URL's server (dropped
+afterwards); the runs alternate (Alerta, OpsAssist, Alerta, ...) and each starts from an empty table.
+
+- OpsAssist: service mode exactly as `make up` starts it (uvicorn with WEB_CONCURRENCY = cores workers,
+  Celery worker and beat, Redis DB 14), `POST /api/v1/events` with a token, rate limit off.
+- Alerta: alerta-server from PyPI in its own venv (var/bench/alerta-venv, made on first use), gunicorn
+  --preload with 2 x cores + 1 sync workers, AUTH_REQUIRED=False, PLUGINS="" (its fastest setting
+  here: the default plugins cost it ~40%), `POST /alert`.
+- Load: wrk (Debian package `wrk`; scripts/install-bench-deps.sh), a new, distinct event per request.
+
+Prints req/s, p50/p95/p99, errors, wrk's own CPU share, rows stored, and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from statistics import median
+
+import httpx
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.server import free_port, running_server, scratch_database  # noqa: E402
+
+ALERTA_VENV = ROOT / "var" / "bench" / "alerta-venv"
+PG = os.environ.get("OPSASSIST_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+REDIS = os.environ.get("OPSASSIST_TEST_REDIS_URL", "redis://127.0.0.1:6379/13").rsplit("/", 1)[0] + "/14"
+
+LUA = r"""
+local counter = 0
+local started = 0
+function setup(thread) started = started + 1; thread:set("tid", started) end
+request = function()
+  counter = counter + 1
+  return wrk.format("POST", nil, nil, string.format(BODY, counter % 50, tid, counter))
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT requests=%d duration_us=%d errors=%d non2xx=%d p50=%.2f p95=%.2f p99=%.2f\n",
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout, e.status,
+    latency:percentile(50) / 1000, latency:percentile(95) / 1000, latency:percentile(99) / 1000))
+end
+"""
+BODIES = {
+    "opsassist": '{"service":"bench-%d","level":"INFO","message":"bench event %d-%d","host":"bench-1"}',
+    "alerta": '{"resource":"bench-%d","event":"ev-%d-%d","environment":"Production","severity":"minor",'
+    '"service":["bench"],"text":"bench event","origin":"bench-1"}',
+}
+
+
+def ensure_alerta() -> Path:
+    gunicorn = ALERTA_VENV / "bin" / "gunicorn"
+    if not gunicorn.exists():
+        print(f"installing alerta-server into {ALERTA_VENV} ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(ALERTA_VENV)], check=True)
+        subprocess.run([str(ALERTA_VENV / "bin" / "pip"), "install", "-q", "alerta-server", "gunicorn",
+                        "psycopg2-binary"], check=True)  # fmt: skip
+    return gunicorn
+
+
+@contextmanager
+def alerta_server(database_url: str, workers: int):
+    port = free_port()
+    # Its fastest configuration: no auth, no plugins (with the default plugins it managed ~60% of this).
+    env = {**os.environ, "DATABASE_URL": database_url, "AUTH_REQUIRED": "False", "DEBUG": "False", "PLUGINS": ""}
+    log = tempfile.NamedTemporaryFile(prefix="alerta-", suffix=".log", delete=False)  # noqa: SIM115
+    proc = subprocess.Popen(
+        [str(ensure_alerta()), "--preload", "-w", str(workers), "-b", f"127.0.0.1:{port}", "--log-level", "warning",
+         "alerta:create_app()"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if httpx.get(base + "/management/healthcheck", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None:
+                raise RuntimeError(Path(log.name).read_text()[-3000:])
+            time.sleep(0.5)
+        else:
+            raise RuntimeError("alerta did not come up:\n" + Path(log.name).read_text()[-3000:])
+        yield base
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+        os.unlink(log.name)
+
+
+def run_wrk(url: str, headers: dict, body: str, seconds: float, concurrency: int) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(f"BODY = [[{body}]]\n" + LUA)
+    args = ["wrk", "-t2", f"-c{concurrency}", f"-d{seconds}s", "-s", script.name, "--timeout", "10s"]
+    for name, value in {"Content-Type": "application/json", **headers}.items():
+        args += ["-H", f"{name}: {value}"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    os.unlink(script.name)
+    fields = dict(re.findall(r"(\w+)=([\d.]+)", out.split("RESULT", 1)[1]))
+    result = {k: float(v) for k, v in fields.items()}
+    elapsed = result["duration_us"] / 1e6
+    result["rps"] = result["requests"] / elapsed
+    result["cpu"] = 100 * ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) / elapsed
+    return result
+
+
+def count_and_empty(database_url: str, table: str, empty: bool) -> int:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        count = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608 - fixed names
+        if empty:
+            conn.execute(f"TRUNCATE {table}")
+    return count
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is missing: run scripts/install-bench-deps.sh (apt-get install wrk)")
+    cores = os.cpu_count() or 1
+
+    with ExitStack() as stack:
+        ops_db = stack.enter_context(scratch_database(PG, "opsassist_peer"))
+        alerta_db = stack.enter_context(scratch_database(PG, "alerta_peer"))
+        var = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        env = {"DATABASE_URL": ops_db, "REDIS_URL": REDIS, "WEB_CONCURRENCY": str(cores), "INGEST_RATE_LIMIT": ""}
+        ops_base, token, _ = stack.enter_context(running_server(var, env=env, timeout=120))
+        alerta_base = stack.enter_context(alerta_server(alerta_db, 2 * cores + 1))
+        targets = {
+            "alerta": (alerta_base + "/alert", {}, alerta_db, "alerts"),
+            "opsassist": (ops_base + "/api/v1/events", {"Authorization": f"Token {token}"}, ops_db, "incidents_event"),
+        }
+        print(f"{cores} cores; concurrency {args.concurrency}; {args.rounds} rounds x {args.seconds:.0f} s each, "
+              f"alternating; Alerta: gunicorn --preload -w {2 * cores + 1} (sync); OpsAssist: {cores} uvicorn "
+              "workers + Celery worker + beat", flush=True)  # fmt: skip
+        results: dict[str, list[dict]] = {name: [] for name in targets}
+        for round_no in range(1, args.rounds + 1):
+            for name, (url, headers, database, table) in targets.items():
+                run_wrk(url, headers, BODIES[name], 3, args.concurrency)  # warm-up, then empty the table
+                count_and_empty(database, table, empty=True)
+                result = run_wrk(url, headers, BODIES[name], args.seconds, args.concurrency)
+                result["stored"] = count_and_empty(database, table, empty=False)
+                results[name].append(result)
+                print(f"  round {round_no} {name:<9} {result['rps']:8.0f} req/s  p50 {result['p50']:6.1f} ms  "
+                      f"p95 {result['p95']:6.1f} ms  p99 {result['p99']:6.1f} ms  errors {result['errors']:.0f}  "
+                      f"non-2xx {result['non2xx']:.0f}  stored {result['stored']:.0f}/{result['requests']:.0f}  "
+                      f"wrk CPU {result['cpu']:.0f}%", flush=True)  # fmt: skip
+        print()
+        summary = {name: {k: median(r[k] for r in runs) for k in ("rps", "p50", "p95", "p99", "cpu")}
+                   for name, runs in results.items()}  # fmt: skip
+        for name, s in summary.items():
+            print(f"{name:<10} median {s['rps']:8.0f} req/s   p50 {s['p50']:6.1f} ms   p95 {s['p95']:6.1f} ms   "
+                  f"p99 {s['p99']:6.1f} ms   (load generator CPU {s['cpu']:.0f}% of one core)")  # fmt: skip
+        ratio = summary["opsassist"]["rps"] / summary["alerta"]["rps"]
+        print(f"ratio      OpsAssist / Alerta = {ratio:.1f}x req/s (goal >= 5x); p99 "
+              f"{summary['opsassist']['p99']:.1f} ms vs {summary['alerta']['p99']:.1f} ms (goal: below Alerta's)")
+
+
+if __name__ == "__main__":
+    main()
