@@ -127,7 +127,7 @@ def run_wrk(url: str, headers: dict, body: str, seconds: float, concurrency: int
 
 def count_and_empty(database_url: str, table: str, empty: bool) -> int:
     with psycopg.connect(database_url, autocommit=True) as conn:
-        count = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608 - fixed names
+        count = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
         if empty:
             conn.execute(f"TRUNCATE {table}")
     return count
