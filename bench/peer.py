@@ -176,8 +176,10 @@ def main() -> None:
             print(f"{name:<10} median {s['rps']:8.0f} req/s   p50 {s['p50']:6.1f} ms   p95 {s['p95']:6.1f} ms   "
                   f"p99 {s['p99']:6.1f} ms   (load generator CPU {s['cpu']:.0f}% of one core)")  # fmt: skip
         ratio = summary["opsassist"]["rps"] / summary["alerta"]["rps"]
-        print(f"ratio      OpsAssist / Alerta = {ratio:.1f}x req/s (goal >= 5x); p99 "
-              f"{summary['opsassist']['p99']:.1f} ms vs {summary['alerta']['p99']:.1f} ms (goal: below Alerta's)")
+        print(
+            f"ratio      OpsAssist / Alerta = {ratio:.1f}x req/s (goal >= 5x); p99 "
+            f"{summary['opsassist']['p99']:.1f} ms vs {summary['alerta']['p99']:.1f} ms (goal: below Alerta's)"
+        )
 
 
 if __name__ == "__main__":

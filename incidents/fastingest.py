@@ -45,6 +45,9 @@ logger = logging.getLogger(__name__)
 PATH = re.compile(r"^/api/v1/events/?$")
 AUTH_CACHE_SECONDS = 10.0
 MAX_ROWS_PER_STATEMENT = 1000
+# After the database failed, posts are refused (503) at once for this long before the next attempt, so
+# that requests do not queue behind one pool timeout after another.
+DOWN_RETRY_SECONDS = 1.0
 HEADERS = [
     (b"content-type", b"application/json"),
     (b"x-content-type-options", b"nosniff"),
@@ -222,6 +225,7 @@ class EventWriter:
     def __init__(self):
         self._queue: list[tuple[list[Event], asyncio.Future]] = []
         self._wakeup = asyncio.Event()
+        self._down: tuple[float, Exception] | None = None  # (retry after, error) once the database failed
         self._pool = None
         self._task = asyncio.get_running_loop().create_task(self._run())
         table = Event._meta.db_table
@@ -242,9 +246,14 @@ class EventWriter:
             batch, self._queue = self._queue, []
             if not batch:
                 continue
+            if self._down is not None and time.monotonic() < self._down[0]:
+                _settle(batch, error=self._down[1])  # the database just failed: answer 503 at once
+                continue
             try:
                 ids = await self._write([event for events, _ in batch for event in events])
-            except Exception as exc:
+            except Exception as exc:  # answered below, request by request
+                if _database_unavailable(exc):
+                    self._down = (time.monotonic() + DOWN_RETRY_SECONDS, exc)
                 if len(batch) > 1 and not _database_unavailable(exc):
                     await self._write_one_by_one(batch)  # one bad request must not fail the others
                 else:
@@ -295,7 +304,8 @@ class EventWriter:
                 kwargs={k: v for k, v in kwargs.items() if v is not None},
                 min_size=1,
                 max_size=2,
-                timeout=pool_options.get("timeout", 10.0),
+                timeout=pool_options.get("timeout", 3.0),
+                check=AsyncConnectionPool.check_connection,
                 open=False,
                 name="opsassist-ingest",
             )
@@ -340,6 +350,7 @@ async def _read_body(receive) -> bytes:
 
 def _database_unavailable(exc: Exception) -> bool:
     import psycopg
+    from django.db import InterfaceError, OperationalError
     from psycopg_pool import PoolTimeout
 
-    return isinstance(exc, (psycopg.OperationalError, PoolTimeout))
+    return isinstance(exc, (psycopg.OperationalError, PoolTimeout, OperationalError, InterfaceError))

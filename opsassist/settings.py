@@ -120,11 +120,15 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
 elif _db["ENGINE"] == "django.db.backends.postgresql":
     # psycopg 3's pool, managed by Django (CONN_MAX_AGE must stay 0 with a pool).
     _db["CONN_MAX_AGE"] = 0
+    # CONN_HEALTH_CHECKS: with a pool, Django has it check each connection on checkout, so one broken by a
+    # database restart is replaced before use instead of failing a request.
+    _db["CONN_HEALTH_CHECKS"] = True
     _db["OPTIONS"] = {
         "pool": {
             "min_size": env_int("DB_POOL_MIN", 1),
             "max_size": env_int("DB_POOL_MAX", 10),
-            "timeout": env_float("DB_POOL_TIMEOUT", 10.0),
+            # While the database is down a request waits this long for a connection, then answers 503.
+            "timeout": env_float("DB_POOL_TIMEOUT", 3.0),
         },
         "connect_timeout": env_int("DB_CONNECT_TIMEOUT", 5),
         # Monitors of this same server leave OpsAssist's own connections out of their idle counts.
