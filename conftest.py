@@ -65,17 +65,25 @@ def _postgres_marker(request):
         pytest.skip("needs DATABASE_URL=postgres://... (runs in the PostgreSQL pass)")
 
 
-@pytest.fixture
-def redis_url():
-    """A Redis DB number owned by the tests, emptied before and after."""
-    need("Redis", _reachable(TEST_REDIS_URL, 6379))
+@contextlib.contextmanager
+def owned_redis_db(url: str):
+    """A Redis DB number the tests own on the shared server: emptied before and after use."""
+    need("Redis", _reachable(url, 6379))
     import redis
 
-    client = redis.Redis.from_url(TEST_REDIS_URL)
+    client = redis.Redis.from_url(url)
     client.flushdb()
-    yield TEST_REDIS_URL
-    client.flushdb()
-    client.close()
+    try:
+        yield url
+    finally:
+        client.flushdb()
+        client.close()
+
+
+@pytest.fixture
+def redis_url():
+    with owned_redis_db(TEST_REDIS_URL) as url:
+        yield url
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import TEST_POSTGRES_URL, _reachable, need
+from conftest import TEST_POSTGRES_URL, TEST_REDIS_URL, _reachable, need, owned_redis_db
 from tests.server import free_port
 
 logging.getLogger("httpx").setLevel(logging.WARNING)  # thousands of requests per drill
@@ -118,16 +118,10 @@ def throwaway_postgres():
 
 
 @pytest.fixture
-def drill_redis_url(redis_url):
-    """Redis DB 12 of the shared server, owned by the drills, emptied before and after."""
-    import redis
-
-    url = redis_url.rsplit("/", 1)[0] + "/12"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    yield url
-    client.flushdb()
-    client.close()
+def drill_redis_url():
+    """Redis DB 12 of the shared server: the drills' own."""
+    with owned_redis_db(TEST_REDIS_URL.rsplit("/", 1)[0] + "/12") as url:
+        yield url
 
 
 @pytest.fixture
