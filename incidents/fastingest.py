@@ -39,6 +39,8 @@ from incidents.metrics import events_ingested_total
 from incidents.models import Event
 from incidents.throttles import acharge
 from opsassist.lib.exceptions import validation_body
+from opsassist.lib.nul import MESSAGE as NUL_MESSAGE
+from opsassist.lib.nul import has_nul
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +124,8 @@ class FastIngest:
             body = json.loads(raw, parse_constant=_reject_constant)
         except ValueError as exc:
             raise Refused(400, {"detail": f"JSON parse error - {exc}"}) from None
+        if has_nul(body):
+            raise Refused(400, {"detail": NUL_MESSAGE})
         if isinstance(body, list):
             if not body:
                 raise Refused(400, validation_body({"non_field_errors": ["The array is empty."]}))

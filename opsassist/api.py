@@ -11,7 +11,7 @@ from rest_framework.response import Response
         "Me",
         {
             "username": serializers.CharField(),
-            "email": serializers.EmailField(),
+            "email": serializers.CharField(),
             "is_staff": serializers.BooleanField(),
             "groups": serializers.ListField(child=serializers.CharField()),
             "permissions": serializers.ListField(child=serializers.CharField()),

@@ -16,7 +16,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from incidents import alerts
-from incidents.api.serializers import json_without_nul
 from incidents.auth import CanIngest, integration_for_key, integration_of
 from incidents.choices import AlertStatus, normalize_severity
 from incidents.models import Alert, Integration
@@ -237,12 +236,6 @@ class GenericAlertSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=AlertStatus.values, default=AlertStatus.FIRING)
     labels = serializers.DictField(required=False, default=dict)
     annotations = serializers.DictField(required=False, default=dict)
-
-    def validate_labels(self, value):
-        return json_without_nul(value)
-
-    def validate_annotations(self, value):
-        return json_without_nul(value)
 
     def validate_severity(self, value):
         severity = normalize_severity(value)

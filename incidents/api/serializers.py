@@ -11,26 +11,9 @@ from incidents.models import Alert, Event, Incident, Note, TimelineEntry
 MAX_BATCH = 1000
 
 
-def json_without_nul(value):
-    """JSON to store in a JSON column: PostgreSQL's jsonb cannot hold U+0000 in any key or string."""
-
-    def has_nul(item) -> bool:
-        if isinstance(item, str):
-            return "\x00" in item
-        if isinstance(item, dict):
-            return any(has_nul(k) or has_nul(v) for k, v in item.items())
-        if isinstance(item, list):
-            return any(has_nul(v) for v in item)
-        return False
-
-    if has_nul(value):
-        raise serializers.ValidationError("Null characters (U+0000) are not allowed.")
-    return value
-
-
 class IncidentSerializer(serializers.ModelSerializer):
     priority = serializers.CharField(read_only=True)
-    assigned_to = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    assigned_to = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     time_to_acknowledge_seconds = serializers.FloatField(source="ack_seconds", read_only=True, allow_null=True)
     time_to_resolve_seconds = serializers.FloatField(source="resolve_seconds", read_only=True, allow_null=True)
     duration_seconds = serializers.SerializerMethodField()
@@ -76,9 +59,6 @@ class EventSerializer(serializers.ModelSerializer):
         if not value.strip():
             raise serializers.ValidationError("This field may not be blank.")
         return value
-
-    def validate_attributes(self, value: dict) -> dict:
-        return json_without_nul(value)
 
 
 class IncidentRefSerializer(serializers.ModelSerializer):

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from rest_framework import serializers
+from rest_framework.validators import UniqueValidator
 
 from oncall.models import (
     Channel,
@@ -152,7 +153,11 @@ class StepSerializer(serializers.ModelSerializer):
 
 
 class EscalationPolicySerializer(serializers.ModelSerializer):
-    team = serializers.SlugRelatedField(slug_field="name", queryset=Team.objects.all())
+    team = serializers.SlugRelatedField(
+        slug_field="name",
+        queryset=Team.objects.all(),
+        validators=[UniqueValidator(EscalationPolicy.objects.all(), message="This team already has a policy.")],
+    )
     steps = StepSerializer(many=True)
 
     class Meta:

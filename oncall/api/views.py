@@ -57,16 +57,22 @@ class TeamViewSet(viewsets.ModelViewSet):
     pagination_class = None
 
 
+class _CountParams(serializers.Serializer):
+    count = serializers.IntegerField(min_value=1, max_value=100, default=10)
+
+
 class ScheduleViewSet(viewsets.ModelViewSet):
     queryset = Schedule.objects.select_related("team").prefetch_related("layers__members__user")
     serializer_class = ScheduleSerializer
     lookup_value_regex = r"\d+"
     pagination_class = None
 
-    @extend_schema(parameters=[OpenApiParameter("count", int)], responses={200: ShiftSerializer(many=True)})
+    @extend_schema(parameters=[_CountParams], responses={200: ShiftSerializer(many=True)})
     @action(detail=True, methods=["get"])
     def shifts(self, request, pk=None):
-        count = min(int(request.query_params.get("count", 10) or 10), 100)
+        params = _CountParams(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        count = params.validated_data["count"]
         return Response(ShiftSerializer(next_shifts(self.get_object(), timezone.now(), count), many=True).data)
 
     @extend_schema(responses={(200, "text/calendar"): serializers.CharField()})

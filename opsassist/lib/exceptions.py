@@ -1,6 +1,6 @@
 """One error shape for the whole API: {"detail": ..., "errors": {field: [messages]}}."""
 
-from django.db import DatabaseError, OperationalError
+from django.db import DatabaseError, DataError, IntegrityError, OperationalError
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -17,6 +17,11 @@ def exception_handler(exc, context):
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
             headers={"Retry-After": "5"},
         )
+    # Safety nets for what validation should have caught: a clear 4xx, never a 500.
+    if isinstance(exc, IntegrityError):
+        return Response({"detail": "Conflicts with an existing record."}, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, DataError):
+        return Response({"detail": f"Invalid input: {str(exc).splitlines()[0]}"}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, ServiceError):
         body = {"detail": exc.message}
         if exc.field:
