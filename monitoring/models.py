@@ -13,20 +13,26 @@ from monitoring.checkers import KIND_CHOICES
 HEALTHY_FLOOR = 70  # health below this is unhealthy (seed 001)
 
 
-def redact_url(url: str) -> str:
-    """The URL with any password replaced by ***; safe for responses and logs."""
+def redact_url(url: str, keep_path: bool = True) -> str:
+    """The URL with its password and query values replaced by ***; with keep_path=False, also the path
+    after its first segment (webhook URLs such as Slack's carry their token there). Safe for responses
+    and logs."""
     try:
         parts = urlsplit(url)
+        port = parts.port
     except ValueError:
         return "***"
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    netloc = parts.netloc
+    if parts.password is not None:
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        netloc = f"{parts.username or ''}:***@{host}" + (f":{port}" if port else "")
+    query = "&".join(f"{pair.split('=', 1)[0]}=***" for pair in parts.query.split("&") if pair) if parts.query else ""
+    path = parts.path
+    if not keep_path and path.strip("/").count("/") >= 1:
+        path = "/" + path.strip("/").split("/", 1)[0] + "/***"
+    return urlunsplit((parts.scheme, netloc, path, query, ""))
 
 
 class Monitor(models.Model):

@@ -20,10 +20,13 @@ def test_redis_health_scales_between_30_and_90_percent(percent, health):
     assert health_for_memory(percent) == health
 
 
-def test_redact_url_hides_only_the_password():
+def test_redact_url_hides_passwords_and_query_values():
     assert redact_url("postgres://app:s3cret@db:5432/x") == "postgres://app:***@db:5432/x"
     assert redact_url("redis://:pw@cache:6379/2") == "redis://:***@cache:6379/2"
     assert redact_url("http://example.com/health") == "http://example.com/health"
+    assert redact_url("https://api.example.com/health?key=abc&x=1") == "https://api.example.com/health?key=***&x=***"
+    slack = "https://hooks.slack.com/services/T000/B000/XXXXtoken"
+    assert redact_url(slack, keep_path=False) == "https://hooks.slack.com/services/***"
 
 
 def test_a_real_postgres_is_checked(pg_target):

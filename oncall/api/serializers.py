@@ -190,7 +190,7 @@ def _redacted_config(config: dict) -> dict:
     if out.get("secret"):
         out["secret"] = "***"  # noqa: S105 - the redaction marker
     if out.get("url"):
-        out["url"] = redact_url(out["url"])
+        out["url"] = redact_url(out["url"], keep_path=False)
     return out
 
 

@@ -44,4 +44,4 @@ class HttpTransport(Transport):
     def describe(self) -> str:
         from monitoring.models import redact_url
 
-        return redact_url(self.config.get("url", ""))[:500]
+        return redact_url(self.config.get("url", ""), keep_path=False)[:500]
