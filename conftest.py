@@ -48,6 +48,12 @@ def _eager_celery(settings):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_analytics(settings):
+    """Tests read analytics right after changing incidents: no caching (test_analytics checks it)."""
+    settings.ANALYTICS_CACHE_SECONDS = 0
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache():
     """The in-memory cache (rate-limit counters) starts empty in every test."""
     from django.core.cache import caches

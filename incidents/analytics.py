@@ -8,9 +8,12 @@ and SQLite alike.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import Avg, Count, Q
 from django.utils import timezone
@@ -160,3 +163,22 @@ def analytics(window: Window, now: datetime | None = None) -> dict:
         "services": services,
         **{name: section(now) for name, section in EXTRA_SECTIONS.items()},
     }
+
+
+def current(now: datetime | None = None) -> dict:
+    """`analytics` over the default window (the last 30 days), computed at most once per
+    ANALYTICS_CACHE_SECONDS and shared by every process through the cache (Redis in service mode): with
+    thousands of services the full computation takes a good part of a second."""
+    now = now or timezone.now()
+    ttl = settings.ANALYTICS_CACHE_SECONDS
+    if ttl <= 0:
+        return analytics(Window.default(now), now)
+    key = f"analytics:default:{int(now.timestamp() // ttl)}"
+    found = None
+    with contextlib.suppress(Exception):  # the cache is down: compute, as without it
+        found = cache.get(key)
+    if found is None:
+        found = analytics(Window.default(now), now)
+        with contextlib.suppress(Exception):
+            cache.set(key, found, timeout=2 * ttl)
+    return found

@@ -89,6 +89,13 @@ def _open_for_burst(service: str, burst: list[tuple[datetime, str]], now: dateti
     )
 
 
+def _attach_burst(incident: Incident, window: timedelta) -> None:
+    """Link a just-opened incident's unlinked error events (from one window before its first one on)."""
+    linked = _unlinked_errors().filter(service=incident.service, timestamp__gte=incident.first_seen_at - window)
+    count = linked.update(incident=incident)
+    Incident.objects.filter(pk=incident.pk).update(event_count=count)
+
+
 def attach_events(window: timedelta, service: str | None = None) -> tuple[int, list[int]]:
     """Link unlinked error events to their service's unresolved events-incident: those from one window
     before its first burst event on (late stragglers of the burst included, last week's errors not).
@@ -123,13 +130,14 @@ def correlate(now: datetime | None = None) -> PassResult:
     threshold = settings.CORRELATION_THRESHOLD
     window = timedelta(seconds=settings.CORRELATION_WINDOW_SECONDS)
     result = PassResult()
-    for service, burst in find_bursts(now, threshold, window).items():
-        # Open and link the burst in one transaction: the incident is never seen without its events.
-        with transaction.atomic():
-            incident, created = _open_for_burst(service, burst, now, window)
-            if created:
-                attach_events(window, service=service)
-                result.opened.append(incident.pk)
+    with live.batched():
+        for service, burst in find_bursts(now, threshold, window).items():
+            # Open and link the burst in one transaction: the incident is never seen without its events.
+            with transaction.atomic():
+                incident, created = _open_for_burst(service, burst, now, window)
+                if created:
+                    _attach_burst(incident, window)
+                    result.opened.append(incident.pk)
     result.attached, result.updated = attach_events(window)
     live.broadcast_many([pk for pk in result.updated if pk not in result.opened])
     if result.opened or result.attached:

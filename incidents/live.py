@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
+
 from django.db import transaction
 
 from incidents.consumers import LIVE_GROUP
-from opsassist.lib.live import group_send
+from opsassist.lib.live import group_send_many
+
+_batch = threading.local()
 
 
 class _Broadcast:
@@ -14,7 +19,24 @@ class _Broadcast:
         self.created = created
 
     def __call__(self) -> None:
+        pending = getattr(_batch, "pending", None)
+        if pending is not None:  # inside batched(): sent together at its end
+            pending[self.incident_id] = pending.get(self.incident_id, False) or self.created
+            return
         broadcast(self.incident_id, self.created)
+
+
+@contextmanager
+def batched():
+    """Collect the live updates of the changes committed inside, and send them together at the end
+    (a correlation pass that opens many incidents makes one query and one channel-layer hop)."""
+    _batch.pending = {}
+    try:
+        yield
+    finally:
+        pending, _batch.pending = _batch.pending, None
+        broadcast_many([pk for pk, created in pending.items() if created], created=True)
+        broadcast_many([pk for pk, created in pending.items() if not created])
 
 
 def broadcast_on_commit(incident_id: int, created: bool = False) -> None:
@@ -41,6 +63,8 @@ def broadcast_many(incident_ids: list[int], created: bool = False) -> None:
     from incidents.api.serializers import IncidentSerializer
     from incidents.models import Incident
 
+    if not incident_ids:
+        return
     kind = "incident.created" if created else "incident.updated"
-    for incident in Incident.objects.select_related("assigned_to").filter(pk__in=incident_ids):
-        group_send(LIVE_GROUP, {"type": kind, "incident": IncidentSerializer(incident).data})
+    incidents = Incident.objects.select_related("assigned_to").filter(pk__in=incident_ids).order_by("id")
+    group_send_many(LIVE_GROUP, [{"type": kind, "incident": IncidentSerializer(i).data} for i in incidents])

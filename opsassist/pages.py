@@ -79,7 +79,7 @@ def dashboard(request):
     now = timezone.now()
     active = Incident.objects.filter(status__in=UNRESOLVED).select_related("assigned_to")[:100]
     recent = Incident.objects.select_related("assigned_to")[:20]
-    summary = analytics.analytics(analytics.Window(since=now - timedelta(days=30), until=now), now=now)
+    summary = analytics.current(now)
     week = analytics.service_reliability(analytics.Window(since=now - timedelta(days=7), until=now), now)
     reliability = {
         "24h": analytics.service_reliability(analytics.Window(since=now - timedelta(hours=24), until=now), now),

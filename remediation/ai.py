@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import anthropic
-import httpx2
 from django.conf import settings
 
 from incidents.choices import Category
+
+if TYPE_CHECKING:  # the SDK costs ~60 MB per process: imported on the first call, not at start-up
+    import anthropic
+    import httpx2
 
 TOOL_NAME = "record_triage"
 SYSTEM = (
@@ -85,6 +88,9 @@ def tool_schema(allowed_actions: list[str]) -> dict:
 
 
 def client() -> anthropic.Anthropic:
+    import anthropic
+    import httpx2
+
     http_client = httpx2.Client(transport=_transport) if _transport is not None else None
     return anthropic.Anthropic(
         api_key=settings.ANTHROPIC_API_KEY,
@@ -96,6 +102,9 @@ def client() -> anthropic.Anthropic:
 
 def analyze(context: dict, allowed_actions: list[str]) -> AIResult:
     """Ask Claude. Raises AIError on any failure: network, timeout, API error, malformed or refused answer."""
+    import anthropic
+    import httpx2
+
     started = time.perf_counter()
     prompt = "<incident_data>\n" + json.dumps(context, indent=1, default=str)[:20_000] + "\n</incident_data>"
     try:

@@ -120,6 +120,8 @@ class IncidentViewSet(
         now = timezone.now()
         params = _WindowParams(data=request.query_params)
         params.is_valid(raise_exception=True)
+        if not params.validated_data:
+            return Response(analytics.current(now))
         until = params.validated_data.get("until") or now
         window = analytics.Window(since=params.validated_data.get("since") or until - DEFAULT_WINDOW, until=until)
         if window.since >= window.until:

@@ -96,3 +96,18 @@ def test_the_endpoint_names_bad_params(api):
     assert response.status_code == 400 and "since" in response.json()["errors"]
     now = timezone.now().isoformat()
     assert api.get("/api/v1/incidents/analytics", {"since": now, "until": now}).status_code == 400
+
+
+def test_the_default_window_is_computed_once_per_cache_period(api, settings, django_assert_max_num_queries):
+    from incidents.tests.factories import IncidentFactory
+
+    settings.ANALYTICS_CACHE_SECONDS = 60
+    IncidentFactory(service="api")
+    first = api.get("/api/v1/incidents/analytics").json()
+    IncidentFactory(service="db")
+    with django_assert_max_num_queries(4):  # auth and session only: the answer comes from the cache
+        second = api.get("/api/v1/incidents/analytics").json()
+    assert second == first
+    # An explicit window is always computed fresh.
+    fresh = api.get("/api/v1/incidents/analytics", {"since": "2000-01-01T00:00:00Z"}).json()
+    assert fresh["total"] == first["total"] + 1

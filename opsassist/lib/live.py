@@ -25,19 +25,29 @@ def set_server_loop(loop: asyncio.AbstractEventLoop | None) -> None:
 
 def group_send(group: str, message: dict) -> None:
     """Send `message` to `group`; never raises (a live update must not break the change that caused it)."""
+    group_send_many(group, [message])
+
+
+def group_send_many(group: str, messages: list[dict]) -> None:
+    """Send each message to `group`, in order, with one hop into the event loop for them all."""
     layer = get_channel_layer()
-    if layer is None:
+    if layer is None or not messages:
         return
+
+    async def send_all():
+        for message in messages:
+            await layer.group_send(group, message)
+
     try:
         loop = _server_loop
         if loop is not None and loop.is_running():
             if _running_loop() is loop:
-                loop.create_task(layer.group_send(group, message))
+                loop.create_task(send_all())
             else:
-                future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
+                future = asyncio.run_coroutine_threadsafe(send_all(), loop)
                 future.add_done_callback(_log_failure)
             return
-        async_to_sync(layer.group_send)(group, message)
+        async_to_sync(send_all)()
     except Exception:
         log.exception("live update to %s failed", group)
 

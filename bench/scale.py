@@ -1,0 +1,202 @@
+"""Scale: 100,000 incidents and 10 million events loaded, then
+
+- a correlation pass while 10,000 services send errors (below the threshold, plus 10 that burst), and
+  the storm case: all 10,000 services crossing the threshold at once;
+- GET /api/v1/incidents (and filtered) and /api/v1/incidents/analytics, p50/p95 (goal p95 < 150 ms);
+- the RSS of each web worker under that load and an ingest burst (goal <= 150 MB).
+
+    .venv/bin/python bench/scale.py                      # 100k incidents, 10M events (~4 min to load)
+    .venv/bin/python bench/scale.py --events 1000000     # a quicker look
+
+Runs OpsAssist in service mode (as `make up` does with DATABASE_URL and REDIS_URL) on a scratch
+database of OPSASSIST_TEST_POSTGRES_URL's server, dropped afterwards; the loader writes with
+INSERT ... SELECT generate_series on the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import httpx
+import psutil
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.ingest import pct  # noqa: E402
+from tests.server import running_server, scratch_database  # noqa: E402
+
+PG = os.environ.get("OPSASSIST_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+REDIS = os.environ.get("OPSASSIST_TEST_REDIS_URL", "redis://127.0.0.1:6379/13").rsplit("/", 1)[0] + "/14"
+SERVICES = 10_000
+
+INCIDENTS_SQL = """
+INSERT INTO incidents_incident (uuid, title, description, service, component, host, source, source_key, severity,
+    status, category, summary, recommended_actions, suggested_severity, root_cause, resolution_notes, event_count,
+    alert_count, first_seen_at, detected_at, acknowledged_at, resolved_at, closed_at, created_at, updated_at,
+    ack_seconds, resolve_seconds)
+SELECT gen_random_uuid(), 'svc-' || (g % 10000) || ': error burst', '', 'svc-' || (g % 10000), '', '',
+    (ARRAY['events', 'alert', 'health_check'])[1 + g % 3], 'k' || g,
+    (ARRAY['critical', 'high', 'medium', 'low'])[1 + g % 4],
+    CASE WHEN g % 100 = 0 THEN 'open' WHEN g % 100 = 1 THEN 'acknowledged' WHEN g % 7 = 0 THEN 'closed'
+         ELSE 'resolved' END,
+    '', '', '[]', '', '', '', 100, 0, d, d,
+    CASE WHEN g % 100 = 0 THEN NULL ELSE d + (60 + g % 540) * interval '1 second' END,
+    CASE WHEN g % 100 IN (0, 1) THEN NULL ELSE d + (600 + g % 6600) * interval '1 second' END,
+    CASE WHEN g % 7 = 0 AND g % 100 > 1 THEN d + 7200 * interval '1 second' END,
+    d, d,
+    CASE WHEN g % 100 = 0 THEN NULL ELSE 60 + g % 540 END,
+    CASE WHEN g % 100 IN (0, 1) THEN NULL ELSE 600 + g % 6600 END
+FROM (SELECT g, now() - g * interval '77 seconds' AS d FROM generate_series(1, $N) g) s
+"""
+EVENTS_SQL = """
+INSERT INTO incidents_event (service, level, message, timestamp, received_at, host, attributes, incident_id)
+SELECT 'svc-' || (g % 10000), CASE WHEN g % 20 < 14 THEN 'INFO' WHEN g % 20 < 17 THEN 'WARNING' ELSE 'ERROR' END,
+    'event ' || g, t, t, 'host-' || (g % 100), '{}',
+    CASE WHEN g % 20 >= 17 THEN $FIRST + g % $INCIDENTS END
+FROM (SELECT g, now() - interval '10 minutes' - g::bigint * $STEP * interval '1 millisecond' AS t
+      FROM generate_series($START, $STOP) g) s
+"""
+
+
+def load(database_url: str, incidents: int, events: int) -> None:
+    started = time.perf_counter()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(INCIDENTS_SQL.replace("$N", str(incidents)))
+        first = conn.execute("SELECT min(id) FROM incidents_incident").fetchone()[0]
+        step = int(90 * 86400 * 1000 / max(events, 1))  # events spread over 90 days
+        chunk = 1_000_000
+        for start in range(1, events + 1, chunk):
+            stop = min(events, start + chunk - 1)
+            values = {"$FIRST": first - 1, "$INCIDENTS": incidents, "$START": start, "$STOP": stop, "$STEP": step}
+            sql = EVENTS_SQL
+            for token, value in values.items():
+                sql = sql.replace(token, str(value))
+            conn.execute(sql)
+            print(f"  loaded {stop:,} events ({time.perf_counter() - started:.0f} s)", flush=True)
+        conn.execute("VACUUM ANALYZE incidents_incident")
+        conn.execute("VACUUM ANALYZE incidents_event")
+        size = conn.execute("SELECT pg_size_pretty(pg_database_size(current_database()))").fetchone()[0]
+    print(f"loaded {incidents:,} incidents and {events:,} events in {time.perf_counter() - started:.0f} s "
+          f"(database {size})", flush=True)  # fmt: skip
+
+
+def error_events(database_url: str, services: int, per_service: int, prefix: str) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO incidents_event (service, level, message, timestamp, received_at, host, attributes) "
+            "SELECT %s || (g %% %s), 'ERROR', 'boom ' || g, now() - (g %% 60) * interval '1 second', now(), '', '{}' "
+            "FROM generate_series(1, %s) g",
+            (prefix, services, services * per_service),
+        )
+
+
+def timed_pass() -> tuple[float, int]:
+    from incidents.correlation import correlate
+
+    started = time.perf_counter()
+    result = correlate()
+    return time.perf_counter() - started, len(result.opened)
+
+
+def correlation(database_url: str) -> None:
+    error_events(database_url, SERVICES, 3, "quiet-")  # 10,000 services erring, below the threshold
+    error_events(database_url, 10, 5, "burst-")  # and 10 crossing it
+    for label in ("10,000 services erring, 10 burst", "same, next pass (nothing new)"):
+        elapsed, opened = timed_pass()
+        print(f"correlation pass: {label:<36} {elapsed * 1000:7.0f} ms   opened {opened}   (goal < 1000 ms)")
+    error_events(database_url, SERVICES, 5, "storm-")  # all 10,000 cross the threshold at once
+    started, total, passes = time.perf_counter(), 0, 0
+    while True:
+        elapsed, opened = timed_pass()
+        passes += 1
+        total += opened
+        if not opened:
+            break
+    print(f"correlation storm: 10,000 services cross the threshold at once: {total} incidents opened in "
+          f"{time.perf_counter() - started:.1f} s ({passes} passes)")  # fmt: skip
+
+
+def web_workers(server_pid: int) -> list[psutil.Process]:
+    children = psutil.Process(server_pid).children(recursive=True)
+    return [p for p in children if "multiprocessing" in " ".join(p.cmdline())]
+
+
+def reads(base: str, token: str, server_pid: int, requests: int) -> None:
+    headers = {"Authorization": f"Token {token}"}
+    rss_peak = {}
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            for worker in web_workers(server_pid):
+                rss_peak[worker.pid] = max(rss_peak.get(worker.pid, 0), worker.memory_info().rss)
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
+        for path in ["/api/v1/incidents", "/api/v1/incidents?status=open", "/api/v1/incidents?service=svc-42",
+                     "/api/v1/incidents?severity=critical&status=resolved", "/api/v1/incidents/analytics",
+                     "/api/v1/events", "/api/v1/events?service=svc-42"]:  # fmt: skip
+            client.get(path)  # warm
+            latencies = []
+            for _ in range(requests):
+                started = time.perf_counter()
+                response = client.get(path)
+                latencies.append((time.perf_counter() - started) * 1000)
+                assert response.status_code == 200, response.text[:300]
+            print(f"GET {path:<52} p50 {pct(latencies, 50):6.1f} ms   p95 {pct(latencies, 95):6.1f} ms   "
+                  "(goal p95 < 150 ms)", flush=True)  # fmt: skip
+    ingest_burst(base, token)
+    stop.set()
+    sampler.join()
+    peaks = ", ".join(f"{v / 2**20:.0f} MB" for v in rss_peak.values())
+    print(f"web worker RSS peak under this load and an ingest burst: {peaks}   (goal <= 150 MB)")
+
+
+def ingest_burst(base: str, token: str) -> None:
+    script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)  # noqa: SIM115
+    script.write('wrk.method = "POST"\nwrk.body = \'{"service":"burst","level":"INFO","message":"m"}\'\n')
+    script.close()
+    try:
+        subprocess.run(["wrk", "-t2", "-c16", "-d8s", "-s", script.name, "-H", f"Authorization: Token {token}",
+                        "-H", "Content-Type: application/json", base + "/api/v1/events"],
+                       check=True, capture_output=True)  # fmt: skip
+    finally:
+        os.unlink(script.name)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--incidents", type=int, default=100_000)
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--requests", type=int, default=100)
+    args = parser.parse_args()
+    with ExitStack() as stack:
+        database_url = stack.enter_context(scratch_database(PG, "opsassist_scale"))
+        var = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        env = {"DATABASE_URL": database_url, "REDIS_URL": REDIS, "INGEST_RATE_LIMIT": ""}
+        base, token, proc = stack.enter_context(running_server(var, env=env, timeout=120))
+        load(database_url, args.incidents, args.events)
+        # This process runs correlation passes itself, on the same database and broker as the server.
+        os.environ.update(env, OPSASSIST_VAR_DIR=str(var), DJANGO_SETTINGS_MODULE="opsassist.settings",
+                          LOG_LEVEL="WARNING")  # fmt: skip
+        import django
+
+        django.setup()
+        reads(base, token, proc.pid, args.requests)
+        correlation(database_url)
+
+
+if __name__ == "__main__":
+    main()
