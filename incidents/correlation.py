@@ -96,7 +96,7 @@ def _attach_burst(incident: Incident, window: timedelta) -> None:
     Incident.objects.filter(pk=incident.pk).update(event_count=count)
 
 
-def attach_events(window: timedelta, service: str | None = None) -> tuple[int, list[int]]:
+def attach_events(window: timedelta) -> tuple[int, list[int]]:
     """Link unlinked error events to their service's unresolved events-incident: those from one window
     before its first burst event on (late stragglers of the burst included, last week's errors not).
     Returns (events linked, incident ids that gained events)."""
@@ -107,8 +107,6 @@ def attach_events(window: timedelta, service: str | None = None) -> tuple[int, l
         first_seen_at__lte=ExpressionWrapper(OuterRef("timestamp") + window, output_field=DateTimeField()),
     )
     pending = _unlinked_errors().filter(Exists(target))
-    if service is not None:
-        pending = pending.filter(service=service)
     touched = list(
         Incident.objects.filter(
             source=Source.EVENTS,

@@ -27,6 +27,7 @@ import re
 import time
 from collections import Counter
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -38,7 +39,7 @@ from incidents.api.serializers import MAX_BATCH, EventSerializer
 from incidents.metrics import events_ingested_total
 from incidents.models import Event
 from incidents.throttles import acharge
-from opsassist.lib.exceptions import validation_body
+from opsassist.lib.exceptions import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS, validation_body
 from opsassist.lib.nul import MESSAGE as NUL_MESSAGE
 from opsassist.lib.nul import has_nul
 
@@ -104,8 +105,8 @@ class FastIngest:
         except Exception as exc:
             if _database_unavailable(exc):
                 logger.warning("event not stored: database unavailable (%s)", type(exc).__name__)
-                status, body = 503, {"detail": "Database unavailable, try again shortly."}
-                extra = [(b"retry-after", b"5")]
+                status, body = 503, DATABASE_UNAVAILABLE
+                extra = [(b"retry-after", str(RETRY_AFTER_SECONDS).encode())]
             else:
                 logger.exception("event ingestion failed")
                 status, body, extra = 500, {"detail": "Internal server error."}, []
@@ -199,7 +200,9 @@ def _resolve_caller(authorization: str) -> Caller:
     from rest_framework import exceptions
     from rest_framework.authentication import TokenAuthentication
 
-    from incidents.auth import IntegrationKeyAuthentication
+    from incidents.api.views import EventViewSet
+    from incidents.auth import CanIngest, IntegrationKeyAuthentication
+    from incidents.throttles import IngestThrottle
 
     request = HttpRequest()  # all the authentication classes read is the header
     request.META["HTTP_AUTHORIZATION"] = authorization
@@ -212,11 +215,9 @@ def _resolve_caller(authorization: str) -> Caller:
                 return Caller(None, False, str(exc.detail))
             if found is None:
                 continue
-            user, _ = found
-            integration = getattr(user, "integration", None)
-            if integration is not None:  # integration keys: the generic kind ingests events
-                return Caller(f"key{integration.pk}", integration.kind == "generic")
-            return Caller(f"user{user.pk}", user.has_perm("incidents.add_event"))
+            # The event view's own permission and rate-limit identity decide, as for a DRF request.
+            caller = SimpleNamespace(user=found[0], auth=found[1])
+            return Caller(IngestThrottle().get_ident(caller), CanIngest().has_permission(caller, EventViewSet))
         return Caller(None, False, "Authentication credentials were not provided.")
     finally:
         connection.close()

@@ -7,11 +7,8 @@
 # BASE_URL defaults to http://127.0.0.1:8000; TOKEN defaults to $OPSASSIST_TOKEN, then var/admin-token.
 set -euo pipefail
 BASE_URL="${1:-http://127.0.0.1:8000}"
-TOKEN="${2:-${OPSASSIST_TOKEN:-$(cat "$(dirname "$0")/../var/admin-token" 2>/dev/null || true)}}"
-if [ -z "$TOKEN" ]; then
-  echo "No API token: pass it as the second argument or set OPSASSIST_TOKEN." >&2
-  exit 2
-fi
+TOKEN="${2:-}"
+source "$(dirname "$0")/lib.sh"
 
 send_burst() {  # service level count message
   local service=$1 level=$2 count=$3 message=$4 body="[" i

@@ -6,22 +6,12 @@
 set -euo pipefail
 MONITOR="${1:-postgres-test}"
 BASE_URL="${2:-http://127.0.0.1:8000}"
-TOKEN="${3:-${OPSASSIST_TOKEN:-$(cat "$(dirname "$0")/../var/admin-token" 2>/dev/null || true)}}"
-[ -n "$TOKEN" ] || { echo "No API token: pass it as the third argument or set OPSASSIST_TOKEN." >&2; exit 2; }
+TOKEN="${3:-}"
+source "$(dirname "$0")/lib.sh"
 
-api() {  # METHOD PATH [JSON]
-  curl -sS -X "$1" "$BASE_URL$2" -H "Authorization: Token $TOKEN" -H "Content-Type: application/json" ${3:+-d "$3"}
-}
-field() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {}, {'d': d}))" "$1"; }
+failure=$(drill_failure "$MONITOR")
+case "$failure" in idle_connections) metric=idle_connections ;; *) metric=memory_percent ;; esac
 
-kind=$(api GET "/api/v1/monitors/$MONITOR" | field 'd["kind"]')
-case "$kind" in
-  postgres) failure=idle_connections; metric=idle_connections ;;
-  redis) failure=memory_pressure; metric=memory_percent ;;
-  *) echo "Monitor $MONITOR is a $kind monitor; drills exist for postgres and redis." >&2; exit 2 ;;
-esac
-
-phase() { printf '\n== %s\n' "$*"; }
 status_line() {
   api POST "/api/v1/monitors/$MONITOR/check" | field "f'health {d[\"health\"]}%  {d[\"status\"]}  $metric={d[\"metrics\"].get(\"$metric\")}'"
 }
@@ -34,14 +24,8 @@ api POST "/api/v1/monitors/$MONITOR/simulate" "{\"failure\": \"$failure\"}"; ech
 start=$(date +%s%N)
 
 phase "3. Waiting for the incident (checked every interval by the scheduler)"
-incident=""
-for _ in $(seq 1 60); do
-  incident=$(api GET "/api/v1/monitors/$MONITOR" | field 'd["open_incident_id"] or ""')
-  [ -n "$incident" ] && break
-  sleep 0.5
-done
-[ -n "$incident" ] || { echo "no incident after 30 s" >&2; exit 1; }
-echo "incident #$incident opened after $(( ($(date +%s%N) - start) / 1000000 )) ms"
+incident=$(wait_for_incident "$MONITOR")
+echo "incident #$incident opened after $(ms_since "$start") ms"
 api GET "/api/v1/incidents/$incident" | field "f'  {d[\"priority\"]} {d[\"status\"]}: {d[\"title\"]}'"
 
 phase "4. Remediate: clear the drill"
@@ -54,7 +38,7 @@ for _ in $(seq 1 60); do
   [ "$state" = "resolved" ] && break
   sleep 0.5
 done
-echo "incident #$incident $state after $(( ($(date +%s%N) - start) / 1000000 )) ms"
+echo "incident #$incident $state after $(ms_since "$start") ms"
 api GET "/api/v1/incidents/$incident" | field "f'  resolution: {d[\"resolution_notes\"]}'"
 status_line
 [ "$state" = "resolved" ]

@@ -6,20 +6,10 @@
 set -euo pipefail
 MONITOR="${1:?usage: scripts/remediation-drill.sh MONITOR [BASE_URL] [TOKEN]}"
 BASE_URL="${2:-http://127.0.0.1:8000}"
-TOKEN="${3:-${OPSASSIST_TOKEN:-$(cat "$(dirname "$0")/../var/admin-token" 2>/dev/null || true)}}"
-[ -n "$TOKEN" ] || { echo "No API token: pass it as the third argument or set OPSASSIST_TOKEN." >&2; exit 2; }
+TOKEN="${3:-}"
+source "$(dirname "$0")/lib.sh"
 
-api() { curl -sS -X "$1" "$BASE_URL$2" -H "Authorization: Token $TOKEN" -H "Content-Type: application/json" ${3:+-d "$3"}; }
-field() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {}, {'d': d}))" "$1"; }
-phase() { printf '\n== %s\n' "$*"; }
-ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
-
-kind=$(api GET "/api/v1/monitors/$MONITOR" | field 'd["kind"]')
-case "$kind" in
-  postgres) failure=idle_connections ;;
-  redis) failure=memory_pressure ;;
-  *) echo "Monitor $MONITOR is a $kind monitor; the loop exists for postgres and redis." >&2; exit 2 ;;
-esac
+failure=$(drill_failure "$MONITOR")
 trap 'api POST "/api/v1/monitors/$MONITOR/simulate/clear" >/dev/null 2>&1 || true' EXIT
 
 phase "1. Baseline"
@@ -30,13 +20,7 @@ api POST "/api/v1/monitors/$MONITOR/simulate" "{\"failure\": \"$failure\"}" | fi
 start=$(date +%s%N)
 
 phase "3. Detection"
-incident=""
-for _ in $(seq 1 60); do
-  incident=$(api GET "/api/v1/monitors/$MONITOR" | field 'd["open_incident_id"] or ""')
-  [ -n "$incident" ] && break
-  sleep 0.5
-done
-[ -n "$incident" ] || { echo "no incident after 30 s" >&2; exit 1; }
+incident=$(wait_for_incident "$MONITOR")
 echo "incident #$incident after $(ms_since "$start") ms"
 api GET "/api/v1/incidents/$incident" | field "f'  {d[\"priority\"]} {d[\"title\"]}'"
 

@@ -65,13 +65,18 @@ class AlertmanagerWebhookSerializer(serializers.Serializer):
     alerts = AlertmanagerAlertSerializer(many=True, allow_empty=False)
 
 
-class AlertmanagerWebhookView(APIView):
-    """`POST /api/v1/integrations/alertmanager`: each alert kept by fingerprint; firing alerts open or
-    join an incident (per Alertmanager group by default, or per alert); resolved ones resolve it."""
+class _AlertIngestView(APIView):
+    """Alert ingestion: integration keys of `integration_kinds`, or users who may add alerts; rate limited."""
 
     permission_classes = [CanIngest]
     throttle_classes = [IngestThrottle]
     ingest_permission = "incidents.add_alert"
+
+
+class AlertmanagerWebhookView(_AlertIngestView):
+    """`POST /api/v1/integrations/alertmanager`: each alert kept by fingerprint; firing alerts open or
+    join an incident (per Alertmanager group by default, or per alert); resolved ones resolve it."""
+
     integration_kinds = {"alertmanager", "generic"}
 
     @extend_schema(request=AlertmanagerWebhookSerializer, responses={200: dict})
@@ -244,13 +249,10 @@ class GenericAlertSerializer(serializers.Serializer):
         return severity
 
 
-class GenericAlertView(APIView):
+class GenericAlertView(_AlertIngestView):
     """`POST /api/v1/alerts`: `status: firing` opens or joins the incident of `dedup_key`; `resolved`
     resolves it. The same dedup_key never opens a second unresolved incident."""
 
-    permission_classes = [CanIngest]
-    throttle_classes = [IngestThrottle]
-    ingest_permission = "incidents.add_alert"
     integration_kinds = {"generic", "pagerduty"}
 
     @extend_schema(request=GenericAlertSerializer, responses={202: dict})

@@ -7,15 +7,18 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from opsassist.lib.errors import ServiceError
 
+DATABASE_UNAVAILABLE = {"detail": "Database unavailable, try again shortly."}
+RETRY_AFTER_SECONDS = 5
+
 
 def exception_handler(exc, context):
     """DRF's handler, plus: validation errors always carry `detail` naming the fields, and a
     database that is down answers 503 instead of a 500."""
     if isinstance(exc, (OperationalError, DatabaseError)) and _is_unavailable(exc):
         return Response(
-            {"detail": "Database unavailable, try again shortly."},
+            DATABASE_UNAVAILABLE,
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
-            headers={"Retry-After": "5"},
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
     # Safety nets for what validation should have caught: a clear 4xx, never a 500.
     if isinstance(exc, IntegrityError):

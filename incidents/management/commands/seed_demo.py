@@ -51,6 +51,8 @@ class Command(BaseCommand):
         self.stdout.write(f"Created {created} demo incidents over {days} days.")
 
     def _incident(self, rng: random.Random, detected) -> None:
+        # History, written as rows: these incidents were resolved weeks ago, so they must not go through
+        # get_or_open_incident (which pages the on-call, pushes live updates and starts triage).
         service, category, message = rng.choice(SCENARIOS)
         severity = rng.choice(SEVERITIES)
         ack = rng.lognormvariate(5.0, 0.8)  # median ~2.5 min
