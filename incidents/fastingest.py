@@ -83,6 +83,7 @@ class FastIngest:
     def __init__(self, app):
         self.app = app
         self._callers: dict[bytes, tuple[float, Caller]] = {}
+        self._lookups: dict[bytes, asyncio.Future] = {}
         self._writer: EventWriter | None = None
 
     async def __call__(self, scope, receive, send):
@@ -155,14 +156,21 @@ class FastIngest:
         return 201, _SERIALIZER.to_representation(events[0]), []
 
     async def _caller(self, authorization: bytes) -> Caller:
-        now = time.monotonic()
         cached = self._callers.get(authorization)
-        if cached is not None and cached[0] > now:
+        if cached is not None and cached[0] > time.monotonic():
             return cached[1]
-        caller = await sync_to_async(_resolve_caller, thread_sensitive=False)(authorization.decode("latin-1"))
+        # One lookup per credential at a time: when an entry expires under load (or while the database is
+        # down) the concurrent requests share it instead of queueing for the executor's threads.
+        lookup = self._lookups.get(authorization)
+        if lookup is None:
+            resolve = sync_to_async(_resolve_caller, thread_sensitive=False)
+            lookup = asyncio.ensure_future(resolve(authorization.decode("latin-1")))
+            self._lookups[authorization] = lookup
+            lookup.add_done_callback(lambda _: self._lookups.pop(authorization, None))
+        caller = await asyncio.shield(lookup)
         if len(self._callers) > 10_000:
             self._callers.clear()
-        self._callers[authorization] = (now + AUTH_CACHE_SECONDS, caller)
+        self._callers[authorization] = (time.monotonic() + AUTH_CACHE_SECONDS, caller)
         return caller
 
     def writer(self) -> EventWriter:

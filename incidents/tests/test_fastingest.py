@@ -166,3 +166,15 @@ def test_browsers_and_sessions_go_through_django(app, token_header):
     response = _run(app, [({**token_header, "origin": "http://localhost:3000"}, event)])[0]
     assert response.status_code == 201
     assert response.headers["access-control-allow-origin"] == "http://localhost:3000"
+
+
+def test_concurrent_requests_with_a_new_credential_share_one_lookup(app, token_header, monkeypatch):
+    from incidents import fastingest
+
+    calls = []
+    real = fastingest._resolve_caller
+    monkeypatch.setattr(fastingest, "_resolve_caller", lambda header: calls.append(header) or real(header))
+    event = {"service": "api", "level": "INFO", "message": "m"}
+    responses = _run(app, [(token_header, event)] * 12)
+    assert [r.status_code for r in responses] == [201] * 12
+    assert len(calls) == 1

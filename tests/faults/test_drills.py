@@ -91,7 +91,7 @@ def test_postgres_restarted_under_load(throwaway_postgres, drill_redis_url):
             assert down.status_code == 503, down.text
             assert down.headers["retry-after"] == "5"
             assert httpx.get(base + "/health/ready", timeout=10).status_code == 503
-            time.sleep(4)
+            time.sleep(10)  # longer than the fast path's credential cache: lookups hit the dead database too
             throwaway_postgres.start()
             _wait_until(lambda: load.count(201) > 0 and load.statuses[-1] == 201, 30, "ingestion to recover")
             before = load.count(201)
