@@ -60,7 +60,7 @@ def policy() -> tuple[list, list[str], list]:
 def parse_ip(host: str) -> IPAddress | None:
     """The address `host` spells, in any spelling a resolver accepts (2852039166, 0251.0376.0251.0376,
     0xa9fea9fe, [::ffff:a9fe:a9fe]); None for a name."""
-    host = host.strip().strip("[]").split("%", 1)[0]
+    host = host.strip().strip("[]").split("%", 1)[0].rstrip(".")
     try:
         return ipaddress.ip_address(host)
     except ValueError:
