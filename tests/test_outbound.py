@@ -313,3 +313,19 @@ def test_a_password_in_the_user_slot_of_a_redis_url_is_hidden(api, viewer_api, v
 )  # fmt: skip
 def test_redact_url_masks_every_credential_slot(url, redacted):
     assert redact_url(url) == redacted
+
+
+def test_an_admin_cannot_point_a_monitor_at_the_metadata_address_from_the_admin_site(client, admin_user):
+    client.force_login(admin_user)
+    data = {"name": "meta", "kind": "http", "target": "http://[::ffff:169.254.169.254]/", "service": "",
+            "team": "", "interval_seconds": 10, "timeout_seconds": 3, "config": "{}", "enabled": "on",
+            "pinned_host": ""}  # fmt: skip
+    response = client.post("/admin/monitoring/monitor/add/", data)
+    assert response.status_code == 200 and b"OUTBOUND_DENY" in response.content
+    assert not Monitor.objects.exists()
+
+
+def test_a_personal_webhook_on_the_metadata_address_is_refused(api, viewer):
+    body = {"user": viewer.username, "kind": "webhook", "config": {"url": "http://instance-data/latest/"}}
+    response = api.post("/api/v1/oncall/contacts", body, format="json")
+    assert response.status_code == 400 and "config.url" in response.json()["errors"]
