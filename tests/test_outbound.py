@@ -329,3 +329,13 @@ def test_a_personal_webhook_on_the_metadata_address_is_refused(api, viewer):
     body = {"user": viewer.username, "kind": "webhook", "config": {"url": "http://instance-data/latest/"}}
     response = api.post("/api/v1/oncall/contacts", body, format="json")
     assert response.status_code == 400 and "config.url" in response.json()["errors"]
+
+
+def test_a_typo_in_outbound_allow_stops_the_server_at_start(monkeypatch):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from opsassist.lib.env import env_cidrs
+
+    monkeypatch.setenv("OUTBOUND_ALLOW", "10.0.0.0/8,10.0.0.0/33")
+    with pytest.raises(ImproperlyConfigured, match="OUTBOUND_ALLOW"):
+        env_cidrs("OUTBOUND_ALLOW", "")
