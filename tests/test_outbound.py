@@ -339,3 +339,12 @@ def test_a_typo_in_outbound_allow_stops_the_server_at_start(monkeypatch):
     monkeypatch.setenv("OUTBOUND_ALLOW", "10.0.0.0/8,10.0.0.0/33")
     with pytest.raises(ImproperlyConfigured, match="OUTBOUND_ALLOW"):
         env_cidrs("OUTBOUND_ALLOW", "")
+
+
+def test_an_admin_cannot_point_a_channel_at_the_metadata_address_from_the_admin_site(client, admin_user):
+    client.force_login(admin_user)
+    data = {"name": "meta", "kind": "webhook", "config": '{"url": "http://metadata.goog/computeMetadata/v1/"}',
+            "notify_on": "[]", "enabled": "on", "disabled_reason": ""}  # fmt: skip
+    response = client.post("/admin/oncall/channel/add/", data)
+    assert response.status_code == 200 and b"OUTBOUND_DENY" in response.content
+    assert not Channel.objects.exists()

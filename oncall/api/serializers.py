@@ -20,18 +20,16 @@ from oncall.models import (
     validate_time_zone,
 )
 from oncall.transports import TRANSPORTS
-from opsassist.lib.outbound import OutboundRefused, check_url
+from opsassist.lib.outbound import OutboundRefused, check_config_urls
 from opsassist.lib.redact import redact_url
 
 
 def check_outbound_urls(config) -> None:
     """Every URL in a channel's config must pass the outbound policy (400 naming `config.<key>`)."""
-    for key, value in config.items() if isinstance(config, dict) else ():
-        if isinstance(value, str) and "://" in value:
-            try:
-                check_url(value)
-            except OutboundRefused as exc:
-                raise serializers.ValidationError({f"config.{key}": [str(exc)]}) from None
+    try:
+        check_config_urls(config)
+    except OutboundRefused as exc:
+        raise serializers.ValidationError({exc.field: [exc.message]}) from None
 
 
 def username_field(**kwargs):

@@ -184,6 +184,17 @@ def check_url(url: str) -> None:
         raise OutboundRefused("Not a valid URL.") from None
 
 
+def check_config_urls(config) -> None:
+    """Every URL among a channel's or contact's settings passes the write-time check. Raises
+    OutboundRefused naming `config.<key>`."""
+    for key, value in config.items() if isinstance(config, dict) else ():
+        if isinstance(value, str) and "://" in value:
+            try:
+                check_url(value)
+            except OutboundRefused as exc:
+                raise OutboundRefused(exc.message, field=f"config.{key}") from None
+
+
 # Connect time ------------------------------------------------------------------------------------------
 
 
