@@ -3,6 +3,7 @@ from django.contrib import admin, messages
 
 from monitoring import services
 from monitoring.models import CheckResult, Host, Monitor
+from opsassist.lib import outbound
 
 
 @admin.action(description="Check selected monitors now", permissions=["change"])
@@ -25,6 +26,15 @@ class MonitorForm(forms.ModelForm):
         if self.instance.pk:
             self.initial["target"] = self.instance.safe_target
             self.fields["target"].help_text = "The password is hidden; leave *** in place to keep it."
+
+    def clean_target(self):
+        target = self.cleaned_data["target"]
+        if "***" not in target:  # a kept target is checked again at every connection
+            try:
+                outbound.check_url(target)
+            except outbound.OutboundRefused as exc:
+                raise forms.ValidationError(str(exc)) from None
+        return target
 
 
 @admin.register(Monitor)

@@ -2,37 +2,16 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
-
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
 from monitoring.checkers import KIND_CHOICES
+from opsassist.lib.redact import redact_url
+
+__all__ = ["CheckResult", "Host", "Monitor", "MonitorRollup", "redact_url"]  # redact_url: older imports
 
 HEALTHY_FLOOR = 70  # health below this is unhealthy (seed 001)
-
-
-def redact_url(url: str, keep_path: bool = True) -> str:
-    """The URL with its password and query values replaced by ***; with keep_path=False, also the path
-    after its first segment (webhook URLs such as Slack's carry their token there). Safe for responses
-    and logs."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return "***"
-    netloc = parts.netloc
-    if parts.password is not None:
-        host = parts.hostname or ""
-        if ":" in host:
-            host = f"[{host}]"
-        netloc = f"{parts.username or ''}:***@{host}" + (f":{port}" if port else "")
-    query = "&".join(f"{pair.split('=', 1)[0]}=***" for pair in parts.query.split("&") if pair) if parts.query else ""
-    path = parts.path
-    if not keep_path and path.strip("/").count("/") >= 1:
-        path = "/" + path.strip("/").split("/", 1)[0] + "/***"
-    return urlunsplit((parts.scheme, netloc, path, query, ""))
 
 
 class Monitor(models.Model):

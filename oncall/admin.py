@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin
 
 from oncall.models import (
@@ -14,6 +15,19 @@ from oncall.models import (
     ServiceOwnership,
     Team,
 )
+from opsassist.lib import outbound
+
+
+class OutboundCheckedForm(forms.ModelForm):
+    """Every URL in `config` passes the outbound policy, as in the API."""
+
+    def clean_config(self):
+        config = self.cleaned_data.get("config")
+        try:
+            outbound.check_config_urls(config)
+        except outbound.OutboundRefused as exc:
+            raise forms.ValidationError(exc.message) from None
+        return config
 
 
 class ServiceOwnershipInline(admin.TabularInline):
@@ -69,12 +83,14 @@ class EscalationPolicyAdmin(admin.ModelAdmin):
 
 @admin.register(Channel)
 class ChannelAdmin(admin.ModelAdmin):
+    form = OutboundCheckedForm
     list_display = ["name", "kind", "team", "enabled", "disabled_reason"]
     list_filter = ["kind", "enabled"]
 
 
 @admin.register(ContactMethod)
 class ContactMethodAdmin(admin.ModelAdmin):
+    form = OutboundCheckedForm
     list_display = ["user", "kind", "enabled"]
 
 

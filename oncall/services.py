@@ -18,6 +18,7 @@ from oncall.models import Channel, ContactMethod, Escalation, Notification, Sche
 from oncall.schedule import Shift, on_call_at
 from oncall.transports import transport_for
 from oncall.transports.base import TransportError
+from opsassist.lib.redact import log_remote_error, public_error
 
 log = logging.getLogger(__name__)
 
@@ -269,7 +270,8 @@ def do_deliver(notification_id: int, final_attempt: bool) -> str:
     except TransportError as exc:
         return _record_failure(notification, exc, final_attempt, started)
     except Exception as exc:  # a transport bug must not lose the row
-        return _record_failure(notification, TransportError(f"{type(exc).__name__}: {exc}"), final_attempt, started)
+        log_remote_error(f"delivery of notification {notification.pk}", exc, str(config.get("url", "")))
+        return _record_failure(notification, TransportError(public_error(exc)), final_attempt, started)
     _finish(notification, Notification.Status.SENT, "", started)
     incident_services.record(notification.incident, TimelineKind.NOTIFICATION, ACTOR,
                              f"Notified {notification.recipient or notification.target} via {notification.kind} "

@@ -328,3 +328,20 @@ EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "opsassist@localhost")
+
+# Outbound connections: where monitors, webhooks and other notification targets may connect. Entries are
+# CIDRs or host names (a name covers its sub-domains). Loopback stays allowed; add 127.0.0.0/8 and ::1/128
+# to OUTBOUND_DENY to refuse it. OUTBOUND_ALLOW, when set, lists the only CIDRs allowed.
+OUTBOUND_DENY = env_list(
+    "OUTBOUND_DENY",
+    "169.254.0.0/16,fe80::/10,fd00:ec2::254/128,0.0.0.0/8,::/128,100.100.100.200/32,"
+    "metadata.google.internal,metadata.goog,metadata,instance-data,instance-data.ec2.internal,"
+    "metadata.azure.com,metadata.tencentyun.com",
+)
+from opsassist.lib.env import env_cidrs  # noqa: E402 - kept with the block it serves
+
+OUTBOUND_ALLOW = env_cidrs("OUTBOUND_ALLOW", "")
+# Outbound URLs (credentials, query tokens, webhook paths) are redacted in the HTTP clients' logs.
+LOGGING.setdefault("filters", {})["redact_urls"] = {"()": "opsassist.lib.redact.RedactUrlsFilter"}
+for _logger in ("httpx", "httpcore", "httpcore.connection", "httpcore.http11", "httpcore.http2", "httpcore.proxy"):
+    LOGGING["loggers"].setdefault(_logger, {}).setdefault("filters", []).append("redact_urls")

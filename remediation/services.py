@@ -19,6 +19,7 @@ from monitoring.checkers import get_checker
 from monitoring.models import HEALTHY_FLOOR
 from monitoring.services import do_run_check
 from opsassist.lib.errors import Conflict, ServiceError
+from opsassist.lib.redact import log_remote_error, public_error
 from remediation import analysis, live
 from remediation.actions import NONE, allowed_actions, get_action
 from remediation.actions.base import ActionError
@@ -106,7 +107,8 @@ def do_execute(run_id: int) -> RemediationRun | None:
     try:
         result = get_action(run.monitor, run.action).execute()
     except (ActionError, KeyError, Exception) as exc:
-        return _fail(run, Status.EXECUTING, f"{type(exc).__name__}: {exc}"[:1000], {})
+        log_remote_error(f"remediation {run.action} (run {run.pk})", exc, run.monitor.target if run.monitor else "")
+        return _fail(run, Status.EXECUTING, public_error(exc), {})
     _claim(run, Status.EXECUTING, Status.VERIFYING, result=result)
     _record(run, "remediation", f"{run.action} done ({_facts(result)}); verifying with fresh health checks.")
     return _verify(run)

@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from monitoring.checkers import KINDS
 from monitoring.models import CheckResult, Host, Monitor
+from opsassist.lib import outbound
 
 SCHEMES = {"postgres": ("postgres", "postgresql"), "redis": ("redis", "rediss"), "http": ("http", "https"),
            "tcp": ("tcp",)}  # fmt: skip
@@ -73,6 +74,10 @@ class MonitorWriteSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError(
                 {"target": ["The target needs a host" + (" and port." if kind == "tcp" else ".")]}
             )
+        try:
+            outbound.check_url(target)
+        except outbound.OutboundRefused as exc:
+            raise serializers.ValidationError({"target": [str(exc)]}) from None
         return attrs
 
 

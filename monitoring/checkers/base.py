@@ -3,9 +3,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from opsassist.lib.redact import log_remote_error, public_error
+
 
 class CheckError(Exception):
-    """The target could not be checked (unreachable, refused, timed out). Health 0."""
+    """The target could not be checked (unreachable, refused, timed out). Health 0. Its text is ours."""
+
+    public_message = True
 
 
 @dataclass
@@ -51,16 +55,7 @@ class Checker:
         return outcome
 
     def describe_error(self, exc: Exception) -> str:
-        """Error text with the target's password scrubbed out."""
-        from monitoring.models import redact_url
-
-        text = f"{type(exc).__name__}: {exc}".strip()
-        target = self.monitor.target
-        if target and target in text:
-            text = text.replace(target, redact_url(target))
-        from urllib.parse import urlsplit
-
-        password = urlsplit(target).password if "://" in target else None
-        if password:
-            text = text.replace(password, "***")
-        return text[:1000]
+        """What every role may read: the error's class, never the target's own text (a database's "role
+        does not exist" is an oracle). The full text, scrubbed, goes to the server log."""
+        log_remote_error(f"check of {self.monitor.name}", exc, self.monitor.target)
+        return public_error(exc)

@@ -2,9 +2,8 @@ from __future__ import annotations
 
 import time
 
-import httpx
-
 from monitoring.checkers.base import Checker, Outcome
+from opsassist.lib import outbound
 
 
 class HttpChecker(Checker):
@@ -15,7 +14,8 @@ class HttpChecker(Checker):
 
     def check(self) -> Outcome:
         started = time.perf_counter()
-        response = httpx.get(self.monitor.target, timeout=self.timeout, follow_redirects=False)
+        with outbound.http_client(timeout=self.timeout) as client:
+            response = client.get(self.monitor.target)
         latency = round((time.perf_counter() - started) * 1000, 2)
         expected = self.config.get("expected_status")
         ok_status = response.status_code == int(expected) if expected else response.status_code < 400

@@ -5,6 +5,7 @@ import math
 import psycopg
 
 from monitoring.checkers.base import Checker, Outcome
+from opsassist.lib import outbound
 
 # Connections that are OpsAssist itself (its pool, its checker) never count as the target's idle load.
 OWN_APPLICATION_NAMES = ("opsassist", "opsassist-monitor")
@@ -35,9 +36,12 @@ def health_for_idle(idle: int) -> int:
 
 
 def connect(target: str, timeout: float, application_name: str = "opsassist-monitor") -> psycopg.Connection:
+    # hostaddr: the address the outbound policy checked just now, so libpq never resolves the name again.
+    hostaddr = outbound.postgres_hostaddr(target)
     return psycopg.connect(
-        target, connect_timeout=max(1, math.ceil(timeout)), application_name=application_name, autocommit=True
-    )
+        target, connect_timeout=max(1, math.ceil(timeout)), application_name=application_name, autocommit=True,
+        **({"hostaddr": hostaddr} if hostaddr else {}),
+    )  # fmt: skip
 
 
 class PostgresChecker(Checker):

@@ -3,6 +3,7 @@ from __future__ import annotations
 import redis
 
 from monitoring.checkers.base import Checker, Outcome
+from opsassist.lib import outbound
 
 HEALTHY_BELOW = 30.0  # percent of the limit (seed 001)
 DOWN_ABOVE = 90.0
@@ -18,7 +19,8 @@ def health_for_memory(percent: float) -> int:
 
 
 def client_for(target: str, timeout: float) -> redis.Redis:
-    return redis.Redis.from_url(target, socket_timeout=timeout, socket_connect_timeout=timeout)
+    """A client whose every connection goes through the outbound policy."""
+    return outbound.redis_client(target, socket_timeout=timeout, socket_connect_timeout=timeout)
 
 
 def memory_limit(info: dict, config: dict) -> int:

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-import socket
 import time
 from urllib.parse import urlsplit
 
 from monitoring.checkers.base import Checker, CheckError, Outcome
+from opsassist.lib import outbound
 
 
 class TcpChecker(Checker):
@@ -17,7 +17,7 @@ class TcpChecker(Checker):
         if not parts.hostname or not parts.port:
             raise CheckError("target must be tcp://host:port")
         started = time.perf_counter()
-        with socket.create_connection((parts.hostname, parts.port), timeout=self.timeout):
+        with outbound.connect_tcp(parts.hostname, parts.port, timeout=self.timeout):
             connect_ms = round((time.perf_counter() - started) * 1000, 2)
         health = 50 if connect_ms > float(self.config.get("connect_warn_ms", 500)) else 100
         return Outcome(health=health, metrics={"connect_ms": connect_ms}, summary=f"connected in {connect_ms:.0f} ms")

@@ -20,6 +20,16 @@ from oncall.models import (
     validate_time_zone,
 )
 from oncall.transports import TRANSPORTS
+from opsassist.lib.outbound import OutboundRefused, check_config_urls
+from opsassist.lib.redact import redact_url
+
+
+def check_outbound_urls(config) -> None:
+    """Every URL in a channel's config must pass the outbound policy (400 naming `config.<key>`)."""
+    try:
+        check_config_urls(config)
+    except OutboundRefused as exc:
+        raise serializers.ValidationError({exc.field: [exc.message]}) from None
 
 
 def username_field(**kwargs):
@@ -184,8 +194,6 @@ class EscalationPolicySerializer(serializers.ModelSerializer):
 
 
 def _redacted_config(config: dict) -> dict:
-    from monitoring.models import redact_url
-
     out = dict(config or {})
     if out.get("secret"):
         out["secret"] = "***"  # noqa: S105 - the redaction marker
@@ -215,6 +223,7 @@ class ChannelSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError({"config": ["A webhook needs config.url (http:// or https://)."]})
         if kind == "email" and "@" not in str(config.get("address", "")):
             raise serializers.ValidationError({"config": ["An email channel needs config.address."]})
+        check_outbound_urls(config)
         return attrs
 
 

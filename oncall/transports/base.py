@@ -3,6 +3,9 @@ from __future__ import annotations
 import httpx
 from django.conf import settings
 
+from opsassist.lib import outbound
+from opsassist.lib.redact import log_remote_error, public_error, redact_url
+
 
 class TransportError(Exception):
     """Delivery failed. `permanent` failures (bad address, 4xx) are not retried and disable a channel."""
@@ -31,17 +34,23 @@ class HttpTransport(Transport):
     """POST JSON with a timeout; 4xx is permanent, 5xx and network errors are worth a retry."""
 
     def post(self, url: str, content: bytes, headers: dict) -> None:
+        """Only the error's class or the status is kept on the row (every role reads it); the receiver's
+        own text goes to the server log."""
         try:
-            response = httpx.post(url, content=content, headers=headers, timeout=settings.HTTP_CLIENT_TIMEOUT)
+            with outbound.http_client(timeout=settings.HTTP_CLIENT_TIMEOUT) as client:
+                response = client.post(url, content=content, headers=headers)
+        except outbound.OutboundRefused as exc:
+            raise TransportError(public_error(exc), permanent=True) from None
         except httpx.HTTPError as exc:
-            raise TransportError(f"{type(exc).__name__}: {exc}") from None
+            log_remote_error(f"delivery to {self.describe()}", exc, url)
+            raise TransportError(public_error(exc)) from None
         if response.status_code >= 400:
+            body = f"HTTP {response.status_code}: {response.text[:500]}"
+            log_remote_error(f"delivery to {self.describe()}", body, url)
             raise TransportError(
-                f"HTTP {response.status_code}: {response.text[:200]}",
+                f"HTTP {response.status_code}",
                 permanent=400 <= response.status_code < 500 and response.status_code not in (408, 429),
             )
 
     def describe(self) -> str:
-        from monitoring.models import redact_url
-
         return redact_url(self.config.get("url", ""), keep_path=False)[:500]

@@ -1,6 +1,7 @@
 from django.core.mail import send_mail
 
 from oncall.transports.base import Transport, TransportError
+from opsassist.lib.redact import log_remote_error, public_error
 
 
 class EmailTransport(Transport):
@@ -20,4 +21,5 @@ class EmailTransport(Transport):
         try:
             send_mail(f"[OpsAssist {incident['priority']}] {incident['title'][:150]}", body, None, [address])
         except Exception as exc:
-            raise TransportError(f"{type(exc).__name__}: {exc}") from None
+            log_remote_error(f"email to {address}", exc)
+            raise TransportError(public_error(exc)) from None

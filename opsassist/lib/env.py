@@ -64,3 +64,16 @@ def env_secret(name: str, default: str = "") -> str:
     if path:
         return Path(path).read_text().strip()
     return default
+
+
+def env_cidrs(name: str, default: str) -> list[str]:
+    """A comma-separated list of CIDRs (a bare address is one host); a typo fails at startup."""
+    import ipaddress
+
+    values = env_list(name, default)
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {value!r} is not a CIDR such as 10.0.0.0/8") from None
+    return values

@@ -5,7 +5,10 @@ import subprocess
 
 
 class ActionError(Exception):
-    """The action could not run (its result is recorded on the run)."""
+    """The action could not run (its result is recorded on the run). Its text is ours or the operator's
+    own command's, never a remote target's."""
+
+    public_message = True
 
 
 class Action:
