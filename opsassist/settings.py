@@ -328,3 +328,10 @@ EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "opsassist@localhost")
+
+# --- Health, heartbeats and the Claude gateway ---------------------------------------------------
+# Worker and beat write a heartbeat this often; /health fails (503) when one is older than the max age.
+HEALTH_HEARTBEAT_INTERVAL_SECONDS = env_float("HEALTH_HEARTBEAT_INTERVAL_SECONDS", 5.0)
+HEALTH_HEARTBEAT_MAX_AGE_SECONDS = env_float("HEALTH_HEARTBEAT_MAX_AGE_SECONDS", 30.0)
+# A gateway or self-hosted proxy speaking the Anthropic Messages API (empty: the SDK's default).
+ANTHROPIC_BASE_URL = env_str("ANTHROPIC_BASE_URL")

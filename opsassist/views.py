@@ -11,6 +11,8 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from opsassist.lib import heartbeat
+
 
 def check_database() -> dict:
     started = time.monotonic()
@@ -48,7 +50,22 @@ def check_disk() -> dict:
     return {"percent": percent, "threshold": settings.HEALTH_DISK_THRESHOLD}
 
 
-CHECKS = {"database": check_database, "broker": check_broker, "memory": check_memory, "disk": check_disk}
+def check_worker() -> dict:
+    return heartbeat.check_age("worker")
+
+
+def check_beat() -> dict:
+    return heartbeat.check_age("beat")
+
+
+CHECKS = {
+    "database": check_database,
+    "broker": check_broker,
+    "worker": check_worker,
+    "beat": check_beat,
+    "memory": check_memory,
+    "disk": check_disk,
+}
 
 
 def run_checks(names) -> JsonResponse:
@@ -79,7 +96,7 @@ def health(request):
 @never_cache
 @require_GET
 def ready(request):
-    return run_checks(["database", "broker"])
+    return run_checks(["database", "broker", "worker", "beat"])
 
 
 @never_cache
