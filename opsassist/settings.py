@@ -353,6 +353,8 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "opsassist@localhost")
 HEALTH_HEARTBEAT_INTERVAL_SECONDS = env_float("HEALTH_HEARTBEAT_INTERVAL_SECONDS", 5.0)
 HEALTH_HEARTBEAT_MAX_AGE_SECONDS = env_float("HEALTH_HEARTBEAT_MAX_AGE_SECONDS", 30.0)
 # A gateway or self-hosted proxy speaking the Anthropic Messages API (empty: the SDK's default).
-ANTHROPIC_BASE_URL = env_str("ANTHROPIC_BASE_URL")
+ANTHROPIC_BASE_URL = env_str("ANTHROPIC_BASE_URL").rstrip("/")
+if ANTHROPIC_BASE_URL and not ANTHROPIC_BASE_URL.startswith(("https://", "http://")):
+    raise ImproperlyConfigured("ANTHROPIC_BASE_URL must be an http:// or https:// URL")
 # Buckets (seconds) of oncall_notification_latency_seconds, queued → sent.
 NOTIFICATION_LATENCY_BUCKETS = env_floats("NOTIFICATION_LATENCY_BUCKETS", "1,5,15,30,60,300,900")
