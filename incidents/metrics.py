@@ -10,12 +10,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Exists, Min, OuterRef, Q, Sum
 from django.utils import timezone
 from prometheus_client import Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-from incidents.choices import ERROR_LEVELS, UNRESOLVED, Severity, Status
+from incidents.choices import ERROR_LEVELS, UNRESOLVED, Severity, Source, Status
 
 events_ingested_total = Counter("events_ingested", "Events accepted by POST /api/v1/events", ["level"])
 
@@ -85,22 +85,28 @@ def _le(bound: float) -> str:
 
 
 def correlation_lag(now=None) -> GaugeMetricFamily:
-    """Age of the oldest error event inside the correlation window that no incident has taken yet (0: none).
+    """Age of the oldest error event that correlation should already have taken (0: none).
 
-    Reads the partial index `event_uncorrelated_idx`, the one the correlation pass uses."""
-    from incidents.models import Event
+    Due are unlinked ERROR/CRITICAL/FATAL events inside the correlation window of a service that has
+    CORRELATION_THRESHOLD of them, or an unresolved events incident to attach them to. A lone error below
+    the threshold is not lag: it waits for company by design. One grouped query on the partial index
+    `event_uncorrelated_idx`, the one the correlation pass reads.
+    """
+    from incidents.models import Event, Incident
 
     now = now or timezone.now()
     window_start = now - timedelta(seconds=settings.CORRELATION_WINDOW_SECONDS)
-    oldest = (
+    open_incident = Incident.objects.filter(source=Source.EVENTS, status__in=UNRESOLVED, service=OuterRef("service"))
+    rows = (
         Event.objects.filter(incident__isnull=True, level__in=ERROR_LEVELS, timestamp__gte=window_start)
-        .order_by("timestamp")
-        .values_list("timestamp", flat=True)
-        .first()
+        .annotate(has_open=Exists(open_incident))
+        .values("service", "has_open")
+        .annotate(n=Count("id"), oldest=Min("timestamp"))
+        .order_by()
     )
+    due = [row["oldest"] for row in rows if row["has_open"] or row["n"] >= settings.CORRELATION_THRESHOLD]
     family = GaugeMetricFamily(
-        "incidents_correlation_lag_seconds",
-        "Age of the oldest uncorrelated ERROR/CRITICAL/FATAL event inside the correlation window",
+        "incidents_correlation_lag_seconds", "Age of the oldest error event correlation should already have taken"
     )
-    family.add_metric([], max(0.0, (now - oldest).total_seconds()) if oldest else 0.0)
+    family.add_metric([], max(0.0, (now - min(due)).total_seconds()) if due else 0.0)
     return family

@@ -107,15 +107,21 @@ def test_delivery_latency_is_a_histogram_from_queued_to_sent(client, settings):
     assert samples['oncall_notification_latency_seconds_sum{channel="webhook"}'] == pytest.approx(34.5, abs=0.01)
 
 
-def test_correlation_lag_is_the_age_of_the_oldest_uncorrelated_error_in_the_window(client, settings):
-    settings.CORRELATION_WINDOW_SECONDS = 300
+def test_correlation_lag_is_the_age_of_the_oldest_error_correlation_should_have_taken(client, settings):
+    settings.CORRELATION_WINDOW_SECONDS, settings.CORRELATION_THRESHOLD = 300, 3
     assert scrape(client)["incidents_correlation_lag_seconds"] == 0
     now = timezone.now()
-    EventFactory(level="ERROR", timestamp=now - timedelta(seconds=40))
-    EventFactory(level="INFO", timestamp=now - timedelta(seconds=100))
-    EventFactory(level="ERROR", timestamp=now - timedelta(seconds=600))  # outside the window
-    EventFactory(level="CRITICAL", timestamp=now - timedelta(seconds=200), incident=IncidentFactory())
+    EventFactory(service="lonely", level="ERROR", timestamp=now - timedelta(seconds=100))  # below the threshold
+    EventFactory(service="noisy", level="INFO", timestamp=now - timedelta(seconds=120))
+    assert scrape(client)["incidents_correlation_lag_seconds"] == 0
+    for seconds in (40, 30, 20):
+        EventFactory(service="burst", level="ERROR", timestamp=now - timedelta(seconds=seconds))
+    EventFactory(service="burst", level="ERROR", timestamp=now - timedelta(seconds=900))  # outside the window
     assert scrape(client)["incidents_correlation_lag_seconds"] == pytest.approx(40, abs=5)
+    # One error of a service with an unresolved events incident is due at once (it should be attached).
+    IncidentFactory(service="attached", source="events", status="open")
+    EventFactory(service="attached", level="CRITICAL", timestamp=now - timedelta(seconds=70))
+    assert scrape(client)["incidents_correlation_lag_seconds"] == pytest.approx(70, abs=5)
 
 
 def test_heartbeat_ages_are_exported_and_infinite_before_the_first(client):
