@@ -25,8 +25,9 @@ KEY = "opsassist:heartbeat:{role}"
 FORGET_AFTER = 24 * 3600
 
 
-def beat(role: str, host: str | None = None, now: float | None = None) -> None:
-    """Record that `role` on `host` is alive now. Never raises: a heartbeat must not kill its process."""
+def beat(role: str, host: str | None = None, now: float | None = None) -> bool:
+    """Record that `role` on `host` is alive now; False if it could not be written. Never raises: a
+    heartbeat must not kill its process."""
     now = time.time() if now is None else now
     host = host or socket.gethostname()
     try:
@@ -35,6 +36,8 @@ def beat(role: str, host: str | None = None, now: float | None = None) -> None:
         cache.set(KEY.format(role=role), beats, timeout=FORGET_AFTER)
     except Exception as exc:  # the cache (Redis) is down: /health reports the broker and the age
         log.warning("heartbeat of %s not written: %r", role, exc)
+        return False
+    return True
 
 
 def ages(now: float | None = None) -> dict[str, float | None]:
@@ -94,7 +97,7 @@ class HeartbeatScheduler(PersistentScheduler):
     def tick(self, *args, **kwargs):
         now = time.time()
         interval = settings.HEALTH_HEARTBEAT_INTERVAL_SECONDS
-        if now - self._last_beat >= interval:
-            beat("beat", now=now)
+        # After a failed write (Redis restarting) try again on the next tick, not an interval later.
+        if now - self._last_beat >= interval and beat("beat", now=now):
             self._last_beat = now
         return min(super().tick(*args, **kwargs), interval)
