@@ -129,3 +129,25 @@ def test_heartbeat_ages_are_exported_and_infinite_before_the_first(client):
     samples = scrape(client)
     assert samples['opsassist_heartbeat_age_seconds{role="worker"}'] == pytest.approx(7, abs=2)
     assert samples['opsassist_heartbeat_age_seconds{role="beat"}'] == float("inf")
+
+
+def test_the_upgrade_fills_the_counters_from_the_stored_history():
+    from importlib import import_module
+
+    from django.apps import apps
+
+    from incidents.models import StatusCount
+
+    backfill = import_module("incidents.migrations.0003_status_counters").backfill
+    incident = services.create_manual_incident(title="t", service="s", severity="high", actor=None)
+    for status in ("acknowledged", "resolved", "open"):
+        incident = services.do_change_status(incident, status, actor=None)
+    IncidentFactory(severity="low", status="closed")  # written without a timeline, like the demo history
+    live = {(c.status, c.severity): c.count for c in StatusCount.objects.all()}
+
+    StatusCount.objects.all().delete()
+    backfill(apps, None)
+
+    filled = {(c.status, c.severity): c.count for c in StatusCount.objects.all()}
+    assert filled == {**live, ("open", "low"): 1, ("closed", "low"): 1}
+    assert filled[("open", "high")] == 2
