@@ -116,3 +116,18 @@ def test_the_base_url_shown_drops_credentials_and_query():
 
     assert display_url("https://user:pw@gw.example.com:8443/claude?key=x#f") == "https://gw.example.com:8443/claude"
     assert display_url("") == ""
+
+
+def test_the_command_line_exits_1_on_failure(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {"PATH": "/usr/bin:/bin", "OPSASSIST_VAR_DIR": str(tmp_path), "ANTHROPIC_API_KEY": "sk-ant-test",
+           "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{free_port()}", "ANTHROPIC_MAX_RETRIES": "0"}  # fmt: skip
+    result = subprocess.run([sys.executable, "manage.py", "check_ai"], cwd=root, env=env, capture_output=True,
+                            text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 1
+    assert "FAILED: APIConnectionError" in result.stderr
+    assert "sk-ant-test" not in result.stdout + result.stderr
