@@ -51,7 +51,7 @@ shell: $(STAMP) ## Django shell
 test: $(DEV_STAMP) ## Run the whole test suite (SQLite, or PostgreSQL when DATABASE_URL is set)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-deps: ## Install system packages used by end-to-end tests (as root: prometheus-alertmanager, chromium)
+test-deps: ## Install system packages used by end-to-end tests (as root: prometheus, prometheus-alertmanager, chromium)
 	scripts/install-test-deps.sh
 
 lint: $(DEV_STAMP) ## ruff check

@@ -7,33 +7,34 @@ counter is counted in-process (multiprocess-aware, see opsassist.metrics).
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Exists, Min, OuterRef, Q, Sum
+from django.utils import timezone
 from prometheus_client import Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-from incidents.choices import UNRESOLVED, Severity, Status
+from incidents.choices import ERROR_LEVELS, UNRESOLVED, Severity, Source, Status
 
 events_ingested_total = Counter("events_ingested", "Events accepted by POST /api/v1/events", ["level"])
 
 
 class IncidentCollector:
-    """incidents_total{status,severity}, open_incidents{severity}, incident_mtta/mttr_seconds{severity}."""
+    """incidents_total{status,severity}, open_incidents{severity}, incident_mtta/mttr_seconds{severity},
+    incidents_correlation_lag_seconds."""
 
     def collect(self):
         from incidents.models import Incident
 
-        totals = CounterMetricFamily(
-            "incidents", "Incidents by current status and severity", labels=["status", "severity"]
-        )
+        yield self._totals()
         counts = {
             (row["status"], row["severity"]): row["n"]
-            for row in Incident.objects.values("status", "severity").annotate(n=Count("id")).order_by()
+            for row in Incident.objects.filter(status__in=UNRESOLVED)
+            .values("status", "severity")
+            .annotate(n=Count("id"))
+            .order_by()
         }
-        for status in Status.values:
-            for severity in Severity.values:
-                totals.add_metric([status, severity], counts.get((status, severity), 0))
-        yield totals
 
         unresolved = GaugeMetricFamily(
             "open_incidents", "Unresolved (open or acknowledged) incidents", labels=["severity"]
@@ -44,6 +45,20 @@ class IncidentCollector:
 
         yield self._histogram("incident_mtta_seconds", "Time to acknowledge", "ack_seconds", settings.MTTA_BUCKETS)
         yield self._histogram("incident_mttr_seconds", "Time to resolve", "resolve_seconds", settings.MTTR_BUCKETS)
+        yield correlation_lag()
+
+    def _totals(self) -> CounterMetricFamily:
+        """Incidents that ever entered each status (StatusCount rows): never decreases."""
+        from incidents.models import StatusCount
+
+        totals = CounterMetricFamily(
+            "incidents", "Incidents that ever entered each status, by severity", labels=["status", "severity"]
+        )
+        counts = {(row.status, row.severity): row.count for row in StatusCount.objects.all()}
+        for status in Status.values:
+            for severity in Severity.values:
+                totals.add_metric([status, severity], counts.get((status, severity), 0))
+        return totals
 
     def _histogram(self, name: str, doc: str, column: str, buckets: list[float]) -> HistogramMetricFamily:
         from incidents.models import Incident
@@ -67,3 +82,31 @@ class IncidentCollector:
 
 def _le(bound: float) -> str:
     return str(int(bound)) + ".0" if float(bound).is_integer() else str(bound)
+
+
+def correlation_lag(now=None) -> GaugeMetricFamily:
+    """Age of the oldest error event that correlation should already have taken (0: none).
+
+    Due are unlinked ERROR/CRITICAL/FATAL events inside the correlation window of a service that has
+    CORRELATION_THRESHOLD of them, or an unresolved events incident to attach them to. A lone error below
+    the threshold is not lag: it waits for company by design. One grouped query on the partial index
+    `event_uncorrelated_idx`, the one the correlation pass reads.
+    """
+    from incidents.models import Event, Incident
+
+    now = now or timezone.now()
+    window_start = now - timedelta(seconds=settings.CORRELATION_WINDOW_SECONDS)
+    open_incident = Incident.objects.filter(source=Source.EVENTS, status__in=UNRESOLVED, service=OuterRef("service"))
+    rows = (
+        Event.objects.filter(incident__isnull=True, level__in=ERROR_LEVELS, timestamp__gte=window_start)
+        .annotate(has_open=Exists(open_incident))
+        .values("service", "has_open")
+        .annotate(n=Count("id"), oldest=Min("timestamp"))
+        .order_by()
+    )
+    due = [row["oldest"] for row in rows if row["has_open"] or row["n"] >= settings.CORRELATION_THRESHOLD]
+    family = GaugeMetricFamily(
+        "incidents_correlation_lag_seconds", "Age of the oldest error event correlation should already have taken"
+    )
+    family.add_metric([], max(0.0, (now - min(due)).total_seconds()) if due else 0.0)
+    return family

@@ -250,3 +250,40 @@ class Integration(models.Model):
         self.key_prefix = key[:10]
         self.key_hash = self.hash_key(key)
         return key
+
+
+class StatusCountManager(models.Manager):
+    def add(self, status: str, severity: str) -> None:
+        """Count one incident entering `status`; call inside the transaction that makes the move."""
+        from django.db import IntegrityError, transaction
+
+        if self.filter(status=status, severity=severity).update(count=models.F("count") + 1):
+            return
+        try:
+            with transaction.atomic():
+                self.create(status=status, severity=severity, count=1)
+        except IntegrityError:  # a concurrent first increment created the row: add to it
+            self.filter(status=status, severity=severity).update(count=models.F("count") + 1)
+
+
+class StatusCount(models.Model):
+    """How many incidents ever entered a status, by the severity they had then: `incidents_total`.
+
+    Incremented in the same transaction as each transition, never decremented (deleting an incident
+    leaves it), so the Prometheus counter survives restarts and is the same seen from any process.
+    """
+
+    status = models.CharField(max_length=20, choices=Status.choices)
+    severity = models.CharField(max_length=10, choices=Severity.choices)
+    count = models.PositiveBigIntegerField(default=0)
+
+    objects = StatusCountManager()
+
+    class Meta:
+        ordering = ["status", "severity"]
+        constraints = [
+            models.UniqueConstraint(fields=["status", "severity"], name="incidents_statuscount_one_per_pair"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.status}/{self.severity}: {self.count}"

@@ -27,7 +27,7 @@ from incidents.choices import (
     normalize_severity,
     normalize_status,
 )
-from incidents.models import Incident, Note, TimelineEntry
+from incidents.models import Incident, Note, StatusCount, TimelineEntry
 from opsassist.lib.errors import Conflict, ServiceError
 
 log = logging.getLogger(__name__)
@@ -105,6 +105,7 @@ def get_or_open_incident(
                 first_seen_at=first_seen_at or now,
             )
             record(incident, TimelineKind.CREATED, actor, f"Incident opened from {source}: {incident.title}", at=now)
+            StatusCount.objects.add(incident.status, incident.severity)
     except IntegrityError:
         existing = Incident.objects.filter(status__in=UNRESOLVED, **key).first()
         if existing is None:
@@ -209,6 +210,7 @@ def do_change_status(incident: Incident, status: str, *, actor, note: str = "", 
             ) from None
         text = f"Status {old} → {new}" + (f": {note}" if note else "")
         record(incident, TimelineKind.STATUS, actor, text, {"from": old, "to": new}, at=now)
+        StatusCount.objects.add(new, incident.severity)
     live.broadcast_on_commit(incident.pk)
     _after_commit_signal(incident_status_changed, incident=incident, old=old, new=new, actor=actor_name(actor))
     return incident

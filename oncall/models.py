@@ -241,6 +241,7 @@ class Notification(models.Model):
         SENDING = "sending", "Sending"
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped (transport not configured)"
 
     incident = models.ForeignKey(
         "incidents.Incident", null=True, on_delete=models.CASCADE, related_name="notifications"

@@ -17,7 +17,7 @@ from incidents.models import Incident
 from oncall.models import Channel, ContactMethod, Escalation, Notification, Schedule, ServiceOwnership, Team
 from oncall.schedule import Shift, on_call_at
 from oncall.transports import transport_for
-from oncall.transports.base import TransportError
+from oncall.transports.base import NotConfigured, TransportError
 from opsassist.lib.redact import log_remote_error, public_error
 
 log = logging.getLogger(__name__)
@@ -254,7 +254,8 @@ def message_for(notification: Notification) -> dict:
 
 
 def do_deliver(notification_id: int, final_attempt: bool) -> str:
-    """One delivery attempt: "sent", "retry" (worth another try), "failed" or "skip" (not ours to send)."""
+    """One delivery attempt: "sent", "retry" (worth another try), "failed", "skipped" (the transport is not
+    configured on this server) or "skip" (not ours to send)."""
     claimed = Notification.objects.filter(pk=notification_id, status=Notification.Status.PENDING).update(
         status=Notification.Status.SENDING, attempts=F("attempts") + 1
     )
@@ -267,6 +268,8 @@ def do_deliver(notification_id: int, final_attempt: bool) -> str:
     started = time.perf_counter()
     try:
         transport_for(notification.kind, config).notify(message_for(notification))
+    except NotConfigured as exc:
+        return _record_skipped(notification, exc, started)
     except TransportError as exc:
         return _record_failure(notification, exc, final_attempt, started)
     except Exception as exc:  # a transport bug must not lose the row
@@ -284,6 +287,14 @@ def _finish(notification: Notification, status: str, error: str, started: float)
         status=status, error=error[:2000], duration_ms=round((time.perf_counter() - started) * 1000, 2),
         sent_at=timezone.now() if status == Notification.Status.SENT else None,
     )  # fmt: skip
+
+
+def _record_skipped(notification: Notification, exc: NotConfigured, started: float) -> str:
+    _finish(notification, Notification.Status.SKIPPED, exc.message, started)
+    incident_services.record(notification.incident, TimelineKind.NOTIFICATION, ACTOR,
+                             f"Notification to {notification.recipient or notification.target} via {notification.kind} "
+                             f"skipped: {exc.message[:300]}", {"notification": notification.pk})  # fmt: skip
+    return "skipped"
 
 
 def _record_failure(notification: Notification, exc: TransportError, final_attempt: bool, started: float) -> str:

@@ -15,6 +15,12 @@ app = Celery("opsassist")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+# Heartbeats for /health and /metrics (opsassist/lib/heartbeat.py): every worker writes one from a
+# timer on its consumer loop, every HEALTH_HEARTBEAT_INTERVAL_SECONDS (5 s); beat writes one from its
+# scheduler's tick at the same interval. A frozen process stops writing, so its age grows.
+app.conf.beat_scheduler = "opsassist.lib.heartbeat:HeartbeatScheduler"
+app.steps["consumer"].add("opsassist.lib.heartbeat:WorkerHeartbeat")
+
 
 @app.on_after_finalize.connect
 def setup_periodic_tasks(sender, **kwargs):

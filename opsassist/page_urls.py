@@ -1,6 +1,6 @@
 from django.urls import path
 
-from opsassist import pages
+from opsassist import pages, views
 
 urlpatterns = [
     path("", pages.dashboard, name="dashboard"),
@@ -8,4 +8,5 @@ urlpatterns = [
     path("incidents/<int:pk>/", pages.incident_detail, name="incident-detail"),
     path("monitors/", pages.monitors, name="monitors"),
     path("oncall/", pages.oncall, name="oncall"),
+    path("settings/", views.settings_page, name="settings"),
 ]

@@ -6,6 +6,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+import dj_email_url
 from django.core.exceptions import ImproperlyConfigured
 
 from opsassist.lib.env import (
@@ -320,13 +321,31 @@ CELERY_TASK_ROUTES = {"monitoring.run_check": {"queue": "checks"}, "oncall.deliv
 
 # Links in notifications point here.
 OPSASSIST_BASE_URL = env_str("OPSASSIST_BASE_URL", f"http://127.0.0.1:{OPSASSIST_PORT}").rstrip("/")
-# Email: Django's backend; console by default (set EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend).
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
-EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+# Email: Django's SMTP backend once EMAIL_URL (smtp://user:pass@host:587/?tls=1) or EMAIL_HOST is set.
+# Without either, email channels record their notifications as skipped ("email not configured"), and
+# Django's own mail goes to the console.
+EMAIL_URL = env_secret("EMAIL_URL")
+EMAIL_HOST = env_str("EMAIL_HOST")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_float("EMAIL_TIMEOUT", 10.0)
+if EMAIL_URL:
+    try:
+        _email = dj_email_url.parse(EMAIL_URL)
+    except ValueError as exc:  # a port that is not a number
+        raise ImproperlyConfigured(f"EMAIL_URL: {exc}") from None
+    if _email.get("EMAIL_BACKEND") != "django.core.mail.backends.smtp.EmailBackend" or not _email["EMAIL_HOST"]:
+        raise ImproperlyConfigured("EMAIL_URL must be smtp://[user:password@]host[:port][/?tls=1|ssl=1]")
+    EMAIL_HOST, EMAIL_PORT = _email["EMAIL_HOST"], _email["EMAIL_PORT"] or 25
+    EMAIL_HOST_USER, EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_USER"], _email["EMAIL_HOST_PASSWORD"]
+    EMAIL_USE_TLS, EMAIL_USE_SSL = _email["EMAIL_USE_TLS"], _email["EMAIL_USE_SSL"]
+    EMAIL_TIMEOUT = _email["EMAIL_TIMEOUT"] or EMAIL_TIMEOUT
+EMAIL_CONFIGURED = bool(EMAIL_HOST)
+_mail_backend = "smtp" if EMAIL_CONFIGURED else "console"
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", f"django.core.mail.backends.{_mail_backend}.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "opsassist@localhost")
 
 # Outbound connections: where monitors, webhooks and other notification targets may connect. Entries are
@@ -345,3 +364,13 @@ OUTBOUND_ALLOW = env_cidrs("OUTBOUND_ALLOW", "")
 LOGGING.setdefault("filters", {})["redact_urls"] = {"()": "opsassist.lib.redact.RedactUrlsFilter"}
 for _logger in ("httpx", "httpcore", "httpcore.connection", "httpcore.http11", "httpcore.http2", "httpcore.proxy"):
     LOGGING["loggers"].setdefault(_logger, {}).setdefault("filters", []).append("redact_urls")
+# --- Health, heartbeats and the Claude gateway ---------------------------------------------------
+# Worker and beat write a heartbeat this often; /health fails (503) when one is older than the max age.
+HEALTH_HEARTBEAT_INTERVAL_SECONDS = env_float("HEALTH_HEARTBEAT_INTERVAL_SECONDS", 5.0)
+HEALTH_HEARTBEAT_MAX_AGE_SECONDS = env_float("HEALTH_HEARTBEAT_MAX_AGE_SECONDS", 30.0)
+# A gateway or self-hosted proxy speaking the Anthropic Messages API (empty: the SDK's default).
+ANTHROPIC_BASE_URL = env_str("ANTHROPIC_BASE_URL").rstrip("/")
+if ANTHROPIC_BASE_URL and not ANTHROPIC_BASE_URL.startswith(("https://", "http://")):
+    raise ImproperlyConfigured("ANTHROPIC_BASE_URL must be an http:// or https:// URL")
+# Buckets (seconds) of oncall_notification_latency_seconds, queued → sent.
+NOTIFICATION_LATENCY_BUCKETS = env_floats("NOTIFICATION_LATENCY_BUCKETS", "1,5,15,30,60,300,900")

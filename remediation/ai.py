@@ -94,6 +94,7 @@ def client() -> anthropic.Anthropic:
     http_client = httpx2.Client(transport=_transport) if _transport is not None else None
     return anthropic.Anthropic(
         api_key=settings.ANTHROPIC_API_KEY,
+        base_url=settings.ANTHROPIC_BASE_URL or None,  # a gateway or self-hosted proxy; None: the SDK's default
         timeout=settings.ANTHROPIC_TIMEOUT_SECONDS,
         max_retries=settings.ANTHROPIC_MAX_RETRIES,
         http_client=http_client,

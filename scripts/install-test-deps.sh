@@ -5,6 +5,8 @@ set -euo pipefail
 missing=()
 command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
 command -v chromium >/dev/null || missing+=(chromium)
+# prometheus brings promtool too (rules check, real scrape of /metrics).
+command -v prometheus >/dev/null && command -v promtool >/dev/null || missing+=(prometheus)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "Missing ${missing[*]}; run this script as root to install them." >&2

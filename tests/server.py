@@ -84,6 +84,17 @@ def _wait_for(url: str, proc: subprocess.Popen, var_dir: Path, timeout: float) -
     raise RuntimeError(f"server not up in {timeout}s:\n{(var_dir / 'server.log').read_text()[-4000:]}")
 
 
+def wait_until_healthy(base: str, timeout: float = 60.0) -> dict:
+    """/health once it answers 200: worker and beat have written their first heartbeats."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = httpx.get(base + "/health", timeout=10)
+        if response.status_code == 200 or time.monotonic() > deadline:
+            assert response.status_code == 200, response.text
+            return response.json()
+        time.sleep(0.3)
+
+
 @contextmanager
 def scratch_database(server_url: str, prefix: str = "opsassist_scratch"):
     """A PostgreSQL database created on `server_url`'s server for one use, dropped (forcibly) after."""

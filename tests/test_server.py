@@ -7,13 +7,13 @@ import httpx
 import pytest
 import redis
 
-from tests.server import running_server, scratch_database
+from tests.server import running_server, scratch_database, wait_until_healthy
 
 pytestmark = pytest.mark.server
 
 
 def _check_served(base: str, token: str) -> None:
-    assert httpx.get(base + "/health").status_code == 200
+    wait_until_healthy(base)
     assert httpx.get(base + "/api/v1/me").status_code == 401
     me = httpx.get(base + "/api/v1/me", headers={"Authorization": f"Token {token}"})
     assert me.status_code == 200 and me.json()["username"] == "admin"

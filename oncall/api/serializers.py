@@ -19,7 +19,7 @@ from oncall.models import (
     Team,
     validate_time_zone,
 )
-from oncall.transports import TRANSPORTS
+from oncall.transports import TRANSPORTS, transport_class
 from opsassist.lib.outbound import OutboundRefused, check_config_urls
 from opsassist.lib.redact import redact_url
 
@@ -206,11 +206,15 @@ class ChannelSerializer(serializers.ModelSerializer):
     team = serializers.SlugRelatedField(slug_field="name", queryset=Team.objects.all(), required=False, allow_null=True)
     kind = serializers.ChoiceField(choices=list(TRANSPORTS))
     notify_on = serializers.ListField(child=serializers.ChoiceField(choices=Channel.Event.values), required=False)
+    problem = serializers.SerializerMethodField(help_text='why this server cannot deliver it now ("" if it can)')
 
     class Meta:
         model = Channel
-        fields = ["id", "name", "team", "kind", "config", "notify_on", "enabled", "disabled_reason"]
+        fields = ["id", "name", "team", "kind", "config", "notify_on", "enabled", "disabled_reason", "problem"]
         read_only_fields = ["disabled_reason"]
+
+    def get_problem(self, channel) -> str:
+        return transport_class(channel.kind).problem() if channel.kind in TRANSPORTS else ""
 
     def to_representation(self, channel):
         data = super().to_representation(channel)

@@ -16,11 +16,24 @@ class TransportError(Exception):
         self.permanent = permanent
 
 
+class NotConfigured(TransportError):
+    """This server has no settings for the transport (e.g. no SMTP): the notification is recorded as
+    skipped with this message, never retried, and the channel stays enabled."""
+
+    def __init__(self, message: str):
+        super().__init__(message, permanent=True)
+
+
 class Transport:
     """Built from its config; `notify(message)` delivers or raises TransportError."""
 
     def __init__(self, config: dict):
         self.config = config
+
+    @classmethod
+    def problem(cls) -> str:
+        """Why this kind cannot deliver on this server (shown on channels), or "" when it can."""
+        return ""
 
     def describe(self) -> str:
         """Where this goes, without secrets (stored on the Notification row)."""

@@ -13,6 +13,8 @@ import threading
 from celery.beat import EmbeddedService
 from django.conf import settings
 
+from opsassist.lib import heartbeat
+
 log = logging.getLogger(__name__)
 
 _wanted = False
@@ -45,9 +47,17 @@ def start() -> None:
     )
     thread = threading.Thread(target=worker.start, name="celery-worker", daemon=True)
     thread.start()
-    beat = EmbeddedService(app, thread=True, schedule_filename=settings.CELERY_BEAT_SCHEDULE_FILENAME)
+    beat = EmbeddedService(
+        app,
+        thread=True,
+        schedule_filename=settings.CELERY_BEAT_SCHEDULE_FILENAME,
+        scheduler_cls=app.conf.beat_scheduler,
+    )
     beat.start()
     _running = (worker, thread, beat)
+    # Both were started just now; from here on their own timers keep the heartbeats fresh.
+    for role in heartbeat.ROLES:
+        heartbeat.beat(role)
     log.info("embedded worker and beat started")
 
 
