@@ -34,7 +34,9 @@ class Command(BaseCommand):
             "lifespan": "on",
             "log_level": settings.LOG_LEVEL.lower(),
             "access_log": settings.LOG_LEVEL == "DEBUG",
-            "proxy_headers": True,
+            # Client address and scheme from X-Forwarded-* only behind a proxy (sent by FORWARDED_ALLOW_IPS);
+            # otherwise any client could pick the address its failed logins count against.
+            "proxy_headers": settings.OPSASSIST_BEHIND_PROXY,
             "timeout_graceful_shutdown": 10,
         }
         self.stdout.write(f"OpsAssist on http://{host}:{port}/ ({'embedded' if settings.EMBEDDED else 'service'} mode)")
