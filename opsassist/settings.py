@@ -357,14 +357,14 @@ CSRF_TRUSTED_ORIGINS = [*PUBLIC_ORIGINS, *env_list("CSRF_TRUSTED_ORIGINS", "")]
 # Browsers' WebSocket Origin must be one of these (opsassist.wsauth.PublicOriginValidator).
 WEBSOCKET_ALLOWED_ORIGINS = [*PUBLIC_ORIGINS, *env_list("WEBSOCKET_ALLOWED_ORIGINS", "")]
 
-HTTPS = OPSASSIST_URL.startswith("https://")
+_HTTPS = OPSASSIST_URL.startswith("https://")
 # True only when every request reaches OpsAssist through a reverse proxy that sets X-Forwarded-For and
 # X-Forwarded-Proto itself (overwriting what clients sent): then the client IP and scheme come from them.
 OPSASSIST_BEHIND_PROXY = env_bool("OPSASSIST_BEHIND_PROXY", False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if OPSASSIST_BEHIND_PROXY else None
-SESSION_COOKIE_SECURE = HTTPS
-CSRF_COOKIE_SECURE = HTTPS
-SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if HTTPS else 0)
+SESSION_COOKIE_SECURE = _HTTPS
+CSRF_COOKIE_SECURE = _HTTPS
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if _HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 # Off by default: OpsAssist does not terminate TLS; the proxy in front of it redirects http to https.
