@@ -494,11 +494,20 @@ def test_an_https_response_carries_hsts(client, settings):
     assert response["Strict-Transport-Security"] == "max-age=31536000"
 
 
-def test_the_deploy_check_is_clean_except_the_documented_items(tmp_path):
-    result = _run_python(tmp_path, {"OPSASSIST_URL": "https://ops.example.com"}, "manage.py", "check", "--deploy")
+def _deploy_check(tmp_path, **env) -> set[str]:
+    result = _run_python(tmp_path, env, "manage.py", "check", "--deploy")
     found = set(re.findall(r"\(([\w.]+\.[EW]\d+)\)", result.stdout + result.stderr))
     # drf_spectacular's are notes about the API schema, not about the deployment.
-    found = {check for check in found if not check.startswith("drf_spectacular.")}
+    return {check for check in found if not check.startswith("drf_spectacular.")}
+
+
+def test_the_deploy_check_is_clean_except_the_documented_items(tmp_path):
+    found = _deploy_check(tmp_path, OPSASSIST_URL="https://ops.example.com", OPSASSIST_BEHIND_PROXY="True")
     # Documented in docs/security.md ("TLS"): HSTS for subdomains and preloading are the operator's call,
     # and the redirect from http to https belongs to the TLS proxy.
     assert found == {"security.W005", "security.W008", "security.W021"}
+
+
+def test_the_deploy_check_warns_about_a_wildcard_host_and_https_without_the_proxy_setting(tmp_path):
+    found = _deploy_check(tmp_path, OPSASSIST_URL="https://ops.example.com", ALLOWED_HOSTS="*")
+    assert {"opsassist.W001", "opsassist.W002"} <= found
