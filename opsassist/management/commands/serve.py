@@ -39,7 +39,9 @@ class Command(BaseCommand):
             "proxy_headers": settings.OPSASSIST_BEHIND_PROXY,
             "timeout_graceful_shutdown": 10,
         }
-        self.stdout.write(f"OpsAssist on http://{host}:{port}/ ({'embedded' if settings.EMBEDDED else 'service'} mode)")
+        mode = "embedded" if settings.EMBEDDED else "service"
+        # The public URL is the one browsers must use: another host name is answered 400 (see docs/security.md).
+        self.stdout.write(f"OpsAssist on http://{host}:{port}/ ({mode} mode), public URL {settings.OPSASSIST_URL}")
         if settings.EMBEDDED:
             if workers and workers > 1:
                 raise CommandError("Several web workers need REDIS_URL (the in-memory broker is per process).")
