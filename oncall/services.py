@@ -249,7 +249,7 @@ def message_for(notification: Notification) -> dict:
         "headline": headlines.get(notification.event, notification.event),
         "recipient": notification.recipient,
         "incident": IncidentSerializer(incident).data,
-        "url": f"{settings.OPSASSIST_BASE_URL}/incidents/{incident.pk}/",
+        "url": f"{settings.OPSASSIST_URL}/incidents/{incident.pk}/",
     }
 
 

@@ -7,6 +7,7 @@ class OpsAssistConfig(AppConfig):
     verbose_name = "OpsAssist"
 
     def ready(self):
+        from opsassist import checks  # noqa: F401 - registers the deployment checks
         from opsassist.roles import ensure_roles
 
         # Sent once per app; the last call sees every app's permissions. Cheap and idempotent.

@@ -9,12 +9,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsassist.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from incidents.fastingest import FastIngest  # noqa: E402
 from opsassist.lib import embedded, live  # noqa: E402
 from opsassist.routing import websocket_urlpatterns  # noqa: E402
-from opsassist.wsauth import TokenOrSessionAuthMiddleware  # noqa: E402
+from opsassist.wsauth import PublicOriginValidator, TokenOrSessionAuthMiddleware  # noqa: E402
 
 
 async def lifespan(scope, receive, send):
@@ -40,7 +39,8 @@ http_app = FastIngest(django_asgi_app)
 application = ProtocolTypeRouter(
     {
         "http": http_app,
-        "websocket": AllowedHostsOriginValidator(TokenOrSessionAuthMiddleware(URLRouter(websocket_urlpatterns))),
+        # Origin first: a page of another site is refused before any cookie is looked at.
+        "websocket": PublicOriginValidator(TokenOrSessionAuthMiddleware(URLRouter(websocket_urlpatterns))),
         "lifespan": lifespan,
     }
 )

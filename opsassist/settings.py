@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import secrets
+from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 import dj_email_url
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from opsassist.lib.env import (
@@ -38,8 +42,7 @@ def _secret_key() -> str:
 
 SECRET_KEY = _secret_key()
 DEBUG = env_bool("DEBUG", False)
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "*")
-CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "http://127.0.0.1:8000,http://localhost:8000")
+# ALLOWED_HOSTS and CSRF_TRUSTED_ORIGINS derive from OPSASSIST_URL: see "Web security" at the end.
 
 SERVICE_NAME = env_str("SERVICE_NAME", "opsassist")
 ENVIRONMENT = env_str("ENVIRONMENT", "development")
@@ -60,6 +63,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "corsheaders",
+    "csp",
+    "axes",
     "rest_framework",
     "rest_framework.authtoken",
     "django_filters",
@@ -84,6 +89,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",
     "opsassist.lib.middleware.SyncPrometheusAfterMiddleware",  # last: keeps the chain sync (one hop)
 ]
 
@@ -319,8 +326,6 @@ CELERY_WORKER_QUEUES = ["celery", "checks", "notifications"]
 OPSASSIST_UP_HOOKS: list[str] = ["register_demo_monitors"]
 CELERY_TASK_ROUTES = {"monitoring.run_check": {"queue": "checks"}, "oncall.deliver": {"queue": "notifications"}}
 
-# Links in notifications point here.
-OPSASSIST_BASE_URL = env_str("OPSASSIST_BASE_URL", f"http://127.0.0.1:{OPSASSIST_PORT}").rstrip("/")
 # Email: Django's SMTP backend once EMAIL_URL (smtp://user:pass@host:587/?tls=1) or EMAIL_HOST is set.
 # Without either, email channels record their notifications as skipped ("email not configured"), and
 # Django's own mail goes to the console.
@@ -374,3 +379,75 @@ if ANTHROPIC_BASE_URL and not ANTHROPIC_BASE_URL.startswith(("https://", "http:/
     raise ImproperlyConfigured("ANTHROPIC_BASE_URL must be an http:// or https:// URL")
 # Buckets (seconds) of oncall_notification_latency_seconds, queued → sent.
 NOTIFICATION_LATENCY_BUCKETS = env_floats("NOTIFICATION_LATENCY_BUCKETS", "1,5,15,30,60,300,900")
+# --- Web security: public URL, hosts and origins, cookies, TLS, CSP, login throttling ----------------
+
+from opsassist.lib.publicurl import parse_public_url  # noqa: E402
+
+# The public base URL: allowed hosts, CSRF and WebSocket origins and every absolute link come from it.
+# OPSASSIST_BASE_URL is its deprecated name, still read when OPSASSIST_URL is unset.
+_DEFAULT_URL = f"http://127.0.0.1:{OPSASSIST_PORT}"
+OPSASSIST_URL = parse_public_url(env_str("OPSASSIST_URL") or env_str("OPSASSIST_BASE_URL") or _DEFAULT_URL)
+OPSASSIST_BASE_URL = OPSASSIST_URL  # deprecated alias for code written before OPSASSIST_URL
+# The default URL also answers as localhost on the same port (the README opens http://localhost:8000).
+PUBLIC_ORIGINS = [OPSASSIST_URL]
+if OPSASSIST_URL == _DEFAULT_URL:
+    PUBLIC_ORIGINS.append(f"http://localhost:{OPSASSIST_PORT}")
+# Loopback names are always accepted as Host: probes and the host agent call 127.0.0.1, and a loopback Host
+# can point nothing at an attacker (links never come from the Host header anyway).
+ALLOWED_HOSTS = [
+    *dict.fromkeys([urlsplit(origin).hostname for origin in PUBLIC_ORIGINS] + ["127.0.0.1", "localhost", "[::1]"]),
+    *env_list("ALLOWED_HOSTS", ""),
+]
+CSRF_TRUSTED_ORIGINS = [*PUBLIC_ORIGINS, *env_list("CSRF_TRUSTED_ORIGINS", "")]
+# Browsers' WebSocket Origin must be one of these (opsassist.wsauth.PublicOriginValidator).
+WEBSOCKET_ALLOWED_ORIGINS = [*PUBLIC_ORIGINS, *env_list("WEBSOCKET_ALLOWED_ORIGINS", "")]
+
+_HTTPS = OPSASSIST_URL.startswith("https://")
+# True only when every request reaches OpsAssist through a reverse proxy that sets X-Forwarded-For and
+# X-Forwarded-Proto itself (overwriting what clients sent): then the client IP and scheme come from them.
+OPSASSIST_BEHIND_PROXY = env_bool("OPSASSIST_BEHIND_PROXY", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if OPSASSIST_BEHIND_PROXY else None
+SESSION_COOKIE_SECURE = _HTTPS
+CSRF_COOKIE_SECURE = _HTTPS
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if _HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# Off by default: OpsAssist does not terminate TLS; the proxy in front of it redirects http to https.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^health"]
+
+# Content-Security-Policy: no inline script or style (the pages' code is in static/), no framing, no plugins.
+# A template that really needs inline code gives it nonce="{{ request.csp_nonce }}".
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        # Live updates: 'self' does not cover ws:/wss: in every browser.
+        "connect-src": [SELF, *(re.sub(r"^http", "ws", origin) for origin in PUBLIC_ORIGINS)],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+
+# Login throttling (django-axes): LOGIN_FAILURE_LIMIT failed logins for one username from one IP address
+# lock that pair out for LOGIN_LOCKOUT_MINUTES. Only the login forms (/accounts/login/, /admin/login/)
+# count: API tokens and integration keys are not passwords and are never locked out.
+AUTHENTICATION_BACKENDS = [
+    "opsassist.lib.loginguard.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env_bool("LOGIN_THROTTLE_ENABLED", True)
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_ALLOWED_CORS_ORIGINS = OPSASSIST_URL
+# The client address is the connection's (REMOTE_ADDR); behind a proxy, `manage.py serve` takes it from
+# X-Forwarded-For sent by the proxies in FORWARDED_ALLOW_IPS (OPSASSIST_BEHIND_PROXY=True only).
+AXES_CLIENT_IP_CALLABLE = "opsassist.lib.loginguard.client_ip"

@@ -1,8 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from opsassist import api, metrics, views
+from opsassist import accounts, api, metrics, views
 
 api_v1 = [
     re_path(r"^me/?$", api.me, name="me"),
@@ -18,9 +18,12 @@ urlpatterns = [
     path("health/live", views.live, name="health-live"),
     path("metrics", metrics.metrics, name="prometheus-metrics"),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
-    path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # Split: the start-up script is served by the view itself, not inline, so /docs works under the CSP.
+    path("docs", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
     path("api/v1/", include((api_v1, "api"))),
     path("admin/", admin.site.urls),
+    # Reset mails link to OPSASSIST_URL, never to the Host the request named.
+    path("accounts/password_reset/", accounts.PasswordResetView.as_view(), name="password_reset"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("opsassist.page_urls")),
 ]

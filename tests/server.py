@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-STRIPPED = ("DATABASE_URL", "REDIS_URL", "OPSASSIST_TEST_DB_NAME", "DJANGO_SETTINGS_MODULE")
+STRIPPED = ("DATABASE_URL", "REDIS_URL", "OPSASSIST_TEST_DB_NAME", "DJANGO_SETTINGS_MODULE", "OPSASSIST_BASE_URL")
 
 
 def free_port() -> int:
@@ -32,6 +32,7 @@ def running_server(var_dir: Path, env: dict[str, str] | None = None, timeout: fl
         {
             "OPSASSIST_VAR_DIR": str(var_dir),
             "OPSASSIST_PORT": str(port),
+            "OPSASSIST_URL": f"http://127.0.0.1:{port}",  # the public URL: allowed host and origin
             "OPSASSIST_SIMULATION": "1",
             "LOG_LEVEL": "WARNING",
             "WEB_CONCURRENCY": "2",

@@ -251,9 +251,11 @@ def test_the_websocket_needs_a_user_who_may_view_incidents(role, accepted, djang
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_websocket_accepts_the_browser_session(client, viewer):
+def test_the_websocket_accepts_the_browser_session(client, viewer, settings):
     import asyncio
 
     client.force_login(viewer)
     cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
-    assert asyncio.run(_ws_connects([(b"cookie", cookie)])) is True
+    # A browser always sends the page's Origin (checked in tests/test_web_hardening.py).
+    origin = settings.WEBSOCKET_ALLOWED_ORIGINS[0].encode()
+    assert asyncio.run(_ws_connects([(b"cookie", cookie), (b"origin", origin)])) is True

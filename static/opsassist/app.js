@@ -293,6 +293,11 @@ const OpsAssist = (() => {
     return () => { clearTimeout(timer); timer = setTimeout(fn, ms); };
   }
 
-  document.addEventListener("DOMContentLoaded", () => { connect(); tick(); setInterval(tick, 1000); });
+  // Each page names itself in <body data-page>; no inline script starts it (the CSP allows none).
+  document.addEventListener("DOMContentLoaded", () => {
+    const page = pages[document.body.dataset.page];
+    if (page) page();
+    connect(); tick(); setInterval(tick, 1000);
+  });
   return { api, pages, on };
 })();

@@ -34,10 +34,14 @@ class Command(BaseCommand):
             "lifespan": "on",
             "log_level": settings.LOG_LEVEL.lower(),
             "access_log": settings.LOG_LEVEL == "DEBUG",
-            "proxy_headers": True,
+            # Client address and scheme from X-Forwarded-* only behind a proxy (sent by FORWARDED_ALLOW_IPS);
+            # otherwise any client could pick the address its failed logins count against.
+            "proxy_headers": settings.OPSASSIST_BEHIND_PROXY,
             "timeout_graceful_shutdown": 10,
         }
-        self.stdout.write(f"OpsAssist on http://{host}:{port}/ ({'embedded' if settings.EMBEDDED else 'service'} mode)")
+        mode = "embedded" if settings.EMBEDDED else "service"
+        # The public URL is the one browsers must use: another host name is answered 400 (see docs/security.md).
+        self.stdout.write(f"OpsAssist on http://{host}:{port}/ ({mode} mode), public URL {settings.OPSASSIST_URL}")
         if settings.EMBEDDED:
             if workers and workers > 1:
                 raise CommandError("Several web workers need REDIS_URL (the in-memory broker is per process).")
