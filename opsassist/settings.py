@@ -328,3 +328,8 @@ EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "opsassist@localhost")
+
+# Monitoring drills: the most a failure drill may write to a target, whatever limit the target has.
+DRILL_MAX_BYTES = env_int("DRILL_MAX_BYTES", 256 * 1024 * 1024)
+if DRILL_MAX_BYTES < 0:
+    raise ImproperlyConfigured("DRILL_MAX_BYTES must not be negative")
