@@ -15,8 +15,12 @@ KIND_CHOICES = [(kind, label) for kind, (label, _) in TRANSPORTS.items()]
 _loaded: dict[str, type] = {}
 
 
-def transport_for(kind: str, config: dict):
+def transport_class(kind: str):
     if kind not in _loaded:
         module, _, name = TRANSPORTS[kind][1].rpartition(".")
         _loaded[kind] = getattr(import_module(module), name)
-    return _loaded[kind](config or {})
+    return _loaded[kind]
+
+
+def transport_for(kind: str, config: dict):
+    return transport_class(kind)(config or {})

@@ -3,6 +3,15 @@ from __future__ import annotations
 import httpx
 from django.conf import settings
 
+from opsassist.lib.kindconfig import FreeConfig, KindConfig, SecretUrlField
+
+
+def mask_webhook_url(url: str) -> str:
+    """Webhook URLs carry their token in the path (Slack) or query: show only the host and first segment."""
+    from monitoring.models import redact_url
+
+    return redact_url(url, keep_path=False)[:500]
+
 
 class TransportError(Exception):
     """Delivery failed. `permanent` failures (bad address, 4xx) are not retried and disable a channel."""
@@ -14,10 +23,17 @@ class TransportError(Exception):
 
 
 class Transport:
-    """Built from its config; `notify(message)` delivers or raises TransportError."""
+    """Built from its config; `notify(message)` delivers or raises TransportError.
+
+    A kind declares its settings as `Config` (a KindConfig: fields, ranges, defaults, secrets); they are
+    validated on write and read here as `self.conf`. A kind that declares none accepts any object.
+    """
+
+    Config: type[KindConfig] = FreeConfig
 
     def __init__(self, config: dict):
         self.config = config
+        self.conf = self.Config.read(config)
 
     def describe(self) -> str:
         """Where this goes, without secrets (stored on the Notification row)."""
@@ -27,8 +43,19 @@ class Transport:
         raise NotImplementedError
 
 
+class HttpConfig(KindConfig):
+    url = SecretUrlField(mask=mask_webhook_url)
+
+
 class HttpTransport(Transport):
     """POST JSON with a timeout; 4xx is permanent, 5xx and network errors are worth a retry."""
+
+    Config: type[KindConfig] = HttpConfig
+
+    def url(self) -> str:
+        if not self.conf.url:
+            raise TransportError("no valid url configured", permanent=True)
+        return self.conf.url
 
     def post(self, url: str, content: bytes, headers: dict) -> None:
         try:
@@ -42,6 +69,4 @@ class HttpTransport(Transport):
             )
 
     def describe(self) -> str:
-        from monitoring.models import redact_url
-
-        return redact_url(self.config.get("url", ""), keep_path=False)[:500]
+        return mask_webhook_url(self.conf.url or "")
