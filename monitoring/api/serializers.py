@@ -51,7 +51,7 @@ class MonitorSerializer(serializers.ModelSerializer):
 
 class MonitorWriteSerializer(serializers.ModelSerializer):
     """Create/update. `thresholds` holds the kind's settings, declared by its checker's Config (unknown
-    keys are refused). `drills_allowed` is an admin's decision: anyone else sending it gets a 403."""
+    keys are refused). `drills_allowed` is an admin's decision: anyone else changing it gets a 403."""
 
     kind = serializers.ChoiceField(choices=list(KINDS))
     target = serializers.CharField(max_length=1000)
@@ -78,9 +78,19 @@ class MonitorWriteSerializer(serializers.ModelSerializer):
     def check_admin_only(self, attrs) -> None:
         request = self.context.get("request")
         is_admin = bool(request and request.user.is_superuser)
-        refused = {name: [message] for name, message in ADMIN_ONLY.items() if name in attrs and not is_admin}
+        refused = {
+            name: [message]
+            for name, message in ADMIN_ONLY.items()
+            if name in attrs and not is_admin and attrs[name] != self.current_value(name)
+        }
         if refused:
             raise PermissionDenied({"detail": "Only an admin can set: " + ", ".join(refused) + ".", "errors": refused})
+
+    def current_value(self, name: str):
+        """The stored value, or the default a new monitor gets."""
+        if self.instance is not None:
+            return getattr(self.instance, name)
+        return Monitor._meta.get_field(name).get_default()
 
     def validated_thresholds(self, kind: str, attrs) -> dict:
         current = self.instance.config if self.instance is not None else {}

@@ -133,28 +133,31 @@ class RedisChecker(Checker):
                     "set thresholds.memory_limit_bytes to drill it.",
                     field="thresholds.memory_limit_bytes",
                 )
-            written, index = self._fill(client, int(limit * DRILL_FILL), max_bytes)
+            written, index, capped = self._fill(client, int(limit * DRILL_FILL), max_bytes)
             used = self.used_bytes(client)
         finally:
             client.close()
         return {
-            "keys_written": index, "bytes_written": written, "capped": written + DRILL_CHUNK > max_bytes,
+            "keys_written": index, "bytes_written": written, "capped": capped,
             "memory_percent": round(100 * used / limit, 2),
         }  # fmt: skip
 
-    def _fill(self, client: redis.Redis, target_bytes: int, max_bytes: int) -> tuple[int, int]:
-        """Write DRILL_CHUNK values until used memory reaches target_bytes; never past max_bytes."""
+    def _fill(self, client: redis.Redis, target_bytes: int, max_bytes: int) -> tuple[int, int, bool]:
+        """Write DRILL_CHUNK values until used memory reaches target_bytes, never past max_bytes.
+        Returns (bytes written, keys written, whether max_bytes stopped it short)."""
         prefix, payload = drill_prefix(self.monitor), b"x" * DRILL_CHUNK
         written = index = 0
-        while written + DRILL_CHUNK <= max_bytes and self.used_bytes(client) < target_bytes:
-            batch = min(16, (max_bytes - written) // DRILL_CHUNK)
+        while True:
+            missing, room = target_bytes - self.used_bytes(client), (max_bytes - written) // DRILL_CHUNK
+            if missing <= 0 or room <= 0:
+                return written, index, missing > 0
+            batch = min(16, room, -(-missing // DRILL_CHUNK))
             pipe = client.pipeline(transaction=False)
             for _ in range(batch):
                 pipe.set(f"{prefix}{index}", payload, ex=DRILL_KEY_TTL)
                 index += 1
             pipe.execute()
             written += batch * DRILL_CHUNK
-        return written, index
 
     def clear_drill(self) -> dict:
         client = client_for(self.monitor.target, self.timeout)

@@ -59,7 +59,7 @@ class StatusCodesField(serializers.ListField):
 
     def to_internal_value(self, data):
         if not isinstance(data, list):
-            data = [data]
+            return [self.child.run_validation(data)]
         return super().to_internal_value(data)
 
 
