@@ -7,6 +7,9 @@ from monitoring.checkers import KINDS, checker_class
 from monitoring.models import CheckResult, Host, Monitor
 
 ADMIN_ONLY = {"drills_allowed": "Only an admin can set drills_allowed."}
+THRESHOLDS_HELP = "The kind's settings; unknown keys are refused. " + "; ".join(
+    f"{kind}: {checker_class(kind).Config.describe()}" for kind in KINDS
+)
 
 
 class MonitorSerializer(serializers.ModelSerializer):
@@ -57,7 +60,7 @@ class MonitorWriteSerializer(serializers.ModelSerializer):
     target = serializers.CharField(max_length=1000)
     interval_seconds = serializers.IntegerField(min_value=1, max_value=86_400, required=False)
     timeout_seconds = serializers.FloatField(min_value=0.1, max_value=60, required=False)
-    thresholds = serializers.JSONField(source="config", required=False)
+    thresholds = serializers.JSONField(source="config", required=False, help_text=THRESHOLDS_HELP)
 
     class Meta:
         model = Monitor

@@ -136,3 +136,19 @@ def test_the_demo_monitors_are_drill_targets_with_an_honest_redis_budget(redis_u
     assert not demo["opsassist"].drills_allowed
     assert demo["redis-test"].conf.memory_scope == "database"
     assert demo["redis-test"].conf.memory_limit_bytes == 64 * 1024 * 1024
+
+
+def test_keys_a_kind_does_not_declare_are_never_shown(api):
+    Monitor.objects.create(name="old", kind="redis", target=TARGETS["redis"],
+                           config={"restart_command": "sudo x --password=p", "memory_scope": "server"})  # fmt: skip
+    assert api.get(f"{URL}/old").json()["thresholds"] == {"memory_scope": "server"}
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_every_kind_declares_its_thresholds_and_targets(kind):
+    """What the serializers, drills and docs need comes from the checker class alone."""
+    checker = checker_class(kind)
+    assert checker.schemes and checker.Config.describe()
+    assert checker.target_problem(TARGETS[kind], kind) is None
+    assert "starts with" in checker.target_problem("ftp://example.com/x", kind)
+    assert checker.drill_failure is None or callable(checker.start_drill)

@@ -98,3 +98,12 @@ def test_a_contact_method_config_is_checked_the_same_way(api, admin_user):
     response = api.post("/api/v1/oncall/contacts", body, format="json")
     assert response.status_code == 201 and "tokenpart" not in response.json()["config"]["url"]
     assert ContactMethod.objects.get().config == {"url": SECRET_URL}
+
+
+def test_a_transport_reads_its_config_typed_with_defaults():
+    from oncall.transports import transport_class
+
+    assert transport_class("log").Config.validate_input({}) == {}
+    hook = transport_for("webhook", {"url": SECRET_URL})
+    assert hook.conf.url == SECRET_URL and hook.conf.secret is None
+    assert "tokenpart" not in hook.describe()

@@ -19,6 +19,7 @@ from typing import Any
 
 from django.core.validators import URLValidator
 from rest_framework import serializers
+from rest_framework.fields import empty
 
 log = logging.getLogger(__name__)
 
@@ -125,11 +126,34 @@ class KindConfig(serializers.Serializer):
 
     @classmethod
     def masked(cls, raw: Any) -> dict:
-        """The stored keys as the API shows them: secrets masked."""
+        """The stored keys as the API shows them: secrets masked, keys the kind does not declare left out."""
         if not isinstance(raw, Mapping):
             return {}
-        secrets = cls.secret_fields()
-        return {key: secrets[key].mask(value) if key in secrets and value else value for key, value in raw.items()}
+        fields, secrets = cls().fields, cls.secret_fields()
+        return {
+            key: secrets[key].mask(value) if key in secrets and value else value
+            for key, value in raw.items()
+            if key in fields
+        }
+
+    @classmethod
+    def describe(cls) -> str:
+        """The declared keys, for API docs: `name (type, default x)`."""
+        return ", ".join(f"{name} ({_describe(field)})" for name, field in cls().fields.items())
+
+
+def _describe(field: serializers.Field) -> str:
+    if isinstance(field, serializers.ChoiceField):
+        kind = " | ".join(map(str, field.choices))
+    elif isinstance(field, StatusCodesField):
+        kind = "status code or list of them"
+    elif isinstance(field, (serializers.IntegerField, serializers.FloatField)):
+        kind = "integer" if isinstance(field, serializers.IntegerField) else "number"
+        if field.min_value is not None and field.max_value is not None:
+            kind += f" {field.min_value}-{field.max_value}"
+    else:
+        kind = "string"
+    return kind + (f", default {field.default}" if field.default is not empty else "")
 
 
 class FreeConfig(KindConfig):
@@ -143,3 +167,7 @@ class FreeConfig(KindConfig):
     @classmethod
     def read(cls, raw: Any) -> SimpleNamespace:
         return SimpleNamespace(**raw) if isinstance(raw, Mapping) else SimpleNamespace()
+
+    @classmethod
+    def masked(cls, raw: Any) -> dict:
+        return dict(raw) if isinstance(raw, Mapping) else {}
