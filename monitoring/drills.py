@@ -6,7 +6,7 @@ rules every drill obeys:
 - drills run only on monitors an admin marked `drills_allowed`;
 - a drill writes at most DRILL_MAX_BYTES, whatever limit the target has;
 - a drill never changes a server setting;
-- a target that cannot be reached is a clear 503 naming it, never a server error.
+- a target that cannot be reached (or refuses) is a clear 503 naming it, never a server error.
 """
 
 from __future__ import annotations
@@ -62,15 +62,14 @@ def do_clear_drill(monitor: Monitor) -> dict:
 
 
 def _against_target(monitor: Monitor, step) -> dict:
+    checker = get_checker(monitor)
     try:
-        return step(get_checker(monitor))
-    except ServiceError:
-        raise
-    except Exception as exc:
+        return step(checker)
+    except checker.target_errors as exc:
         # The error class only: a server's own text can leak what it holds (roles, paths).
         log.warning("drill on %s failed: %s", monitor.name, type(exc).__name__)
         raise TargetUnreachable(
-            f"Could not reach {monitor.safe_target} ({type(exc).__name__}).",
+            f"Could not use {monitor.safe_target} ({type(exc).__name__}).",
             field="target",
         ) from None
 

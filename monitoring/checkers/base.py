@@ -52,6 +52,8 @@ class Checker:
     key_metric: tuple[str, float] | None = None
     #: The `failure` a drill of this kind simulates (None: no drill); see start_drill/clear_drill.
     drill_failure: str | None = None
+    #: Errors that mean the target failed (unreachable, refused, denied), not that OpsAssist did.
+    target_errors: tuple[type[Exception], ...] = (OSError,)
 
     def __init__(self, monitor):
         self.monitor = monitor

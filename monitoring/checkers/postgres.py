@@ -66,6 +66,7 @@ class PostgresChecker(Checker):
     schemes = ("postgres", "postgresql")
     key_metric = ("idle_connections", 8)
     drill_failure = "idle_connections"
+    target_errors = (psycopg.Error, OSError)
 
     def check(self) -> Outcome:
         with connect(self.monitor.target, self.timeout) as conn:

@@ -97,6 +97,7 @@ class RedisChecker(Checker):
     schemes = ("redis", "rediss")
     key_metric = ("memory_percent", HEALTHY_BELOW)
     drill_failure = "memory_pressure"
+    target_errors = (redis.RedisError, OSError)
 
     def check(self) -> Outcome:
         client = client_for(self.monitor.target, self.timeout)

@@ -195,3 +195,13 @@ def test_a_database_scope_monitor_counts_only_its_own_database(redis_url, settin
         drills.do_clear_drill(monitor)
     assert do_run_check(monitor).health == 100
     assert incidents_of(monitor).get().status == "resolved"
+
+
+def test_a_target_that_refuses_the_drill_is_a_503_without_its_words(api, settings, postgres_url):
+    settings.OPSASSIST_SIMULATION = True
+    target = postgres_url.replace("postgres@", "no_such_role_xyz@", 1)
+    Monitor.objects.create(name="denied", kind="postgres", target=target, drills_allowed=True)
+    response = api.post("/api/v1/monitors/denied/simulate", {"failure": "idle_connections"}, format="json")
+    assert response.status_code == 503
+    assert "OperationalError" in response.json()["detail"]
+    assert b"does not exist" not in response.content
