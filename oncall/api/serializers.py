@@ -195,7 +195,11 @@ class ConfigTargetSerializer(serializers.ModelSerializer):
     shown masked, and a masked value sent back means "unchanged"."""
 
     kind = serializers.ChoiceField(choices=list(TRANSPORTS))
-    config = serializers.JSONField(required=False)
+    config = serializers.JSONField(
+        required=False,
+        help_text="The kind's settings; unknown keys are refused, secrets are shown masked. "
+        + "; ".join(f"{kind}: {config_class(kind).describe()}" for kind in TRANSPORTS),
+    )
 
     def to_representation(self, row):
         data = super().to_representation(row)

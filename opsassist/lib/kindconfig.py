@@ -139,7 +139,7 @@ class KindConfig(serializers.Serializer):
     @classmethod
     def describe(cls) -> str:
         """The declared keys, for API docs: `name (type, default x)`."""
-        return ", ".join(f"{name} ({_describe(field)})" for name, field in cls().fields.items())
+        return ", ".join(f"{name} ({_describe(field)})" for name, field in cls().fields.items()) or "no keys"
 
 
 def _describe(field: serializers.Field) -> str:
@@ -151,8 +151,12 @@ def _describe(field: serializers.Field) -> str:
         kind = "integer" if isinstance(field, serializers.IntegerField) else "number"
         if field.min_value is not None and field.max_value is not None:
             kind += f" {field.min_value}-{field.max_value}"
+    elif isinstance(field, SecretField):
+        kind = "http(s) URL, secret" if isinstance(field, SecretUrlField) else "string, secret"
     else:
         kind = "string"
+    if field.required:
+        kind += ", required"
     return kind + (f", default {field.default}" if field.default is not empty else "")
 
 
@@ -171,3 +175,7 @@ class FreeConfig(KindConfig):
     @classmethod
     def masked(cls, raw: Any) -> dict:
         return dict(raw) if isinstance(raw, Mapping) else {}
+
+    @classmethod
+    def describe(cls) -> str:
+        return "any keys"
