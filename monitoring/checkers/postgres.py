@@ -107,18 +107,18 @@ class PostgresChecker(Checker):
             conn.close()
         # Connections another process holds: end them by their tag, and wait until they are gone
         # (pg_terminate_backend only signals the backend).
+        # Only in the target database: a monitor of the same name elsewhere on the server is not ours.
         tag = drill_application_name(self.monitor)
         with connect(self.monitor.target, self.timeout) as conn:
-            rows = conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s", [tag]
-            ).fetchall()
+            rows = conn.execute(f"SELECT pg_terminate_backend(pid) {DRILL_SESSIONS}", [tag]).fetchall()
             for _ in range(50):
-                if not conn.execute("SELECT 1 FROM pg_stat_activity WHERE application_name = %s", [tag]).fetchone():
+                if not conn.execute(f"SELECT 1 {DRILL_SESSIONS}", [tag]).fetchone():
                     break
                 time.sleep(0.05)
         return {"connections_closed": len(mine) + len(rows)}
 
 
+DRILL_SESSIONS = "FROM pg_stat_activity WHERE application_name = %s AND datname = current_database()"
 _held: dict[str, list] = {}  # monitor name -> this process's open drill connections
 _drill_lock = threading.Lock()
 
