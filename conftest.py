@@ -122,7 +122,7 @@ def pg_monitor(pg_target, settings):
     from monitoring.models import Monitor
 
     settings.OPSASSIST_SIMULATION = True
-    return Monitor.objects.create(name="postgres-test", kind="postgres", target=pg_target)
+    return Monitor.objects.create(name="postgres-test", kind="postgres", target=pg_target, drills_allowed=True)
 
 
 @pytest.fixture
@@ -131,7 +131,9 @@ def redis_monitor(redis_target, settings):
 
     settings.OPSASSIST_SIMULATION = True
     url, limit = redis_target
-    return Monitor.objects.create(name="redis-test", kind="redis", target=url, config={"memory_limit_bytes": limit})
+    return Monitor.objects.create(
+        name="redis-test", kind="redis", target=url, config={"memory_limit_bytes": limit}, drills_allowed=True
+    )
 
 
 def _user(django_user_model, username: str, group: str | None = None, **extra):

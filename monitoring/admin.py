@@ -1,9 +1,12 @@
 from django import forms
 from django.contrib import admin, messages
+from rest_framework.exceptions import ValidationError as ApiValidationError
 
 from monitoring import services
+from monitoring.checkers import KINDS, checker_class
 from monitoring.models import CheckResult, Host, Monitor
 from opsassist.lib import outbound
+from opsassist.lib.exceptions import flatten_errors
 
 
 @admin.action(description="Check selected monitors now", permissions=["change"])
@@ -14,12 +17,24 @@ def check_now(modeladmin, request, queryset):
 
 
 class MonitorForm(forms.ModelForm):
-    """Shows the target with its password redacted; submitting the redacted value keeps the stored one."""
+    """Shows the target with its password redacted; submitting the redacted value keeps the stored one.
+    The config is checked against the kind's declared thresholds, as in the API."""
 
     class Meta:
         model = Monitor
         fields = ["name", "kind", "target", "service", "team", "interval_seconds", "timeout_seconds", "config",
-                  "enabled", "pinned_host"]  # fmt: skip
+                  "enabled", "drills_allowed", "pinned_host"]  # fmt: skip
+
+    def clean(self):
+        data = super().clean()
+        kind = data.get("kind")
+        if kind in KINDS and "config" in data:
+            try:
+                data["config"] = checker_class(kind).Config.validate_input(data["config"], self.instance.config)
+            except ApiValidationError as exc:
+                errors = flatten_errors(exc.detail)
+                self.add_error("config", "; ".join(f"{key}: {' '.join(msgs)}" for key, msgs in errors.items()))
+        return data
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

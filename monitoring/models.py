@@ -6,7 +6,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from monitoring.checkers import KIND_CHOICES
+from monitoring.checkers import KIND_CHOICES, checker_class
 from opsassist.lib.redact import redact_url
 
 __all__ = ["CheckResult", "Host", "Monitor", "MonitorRollup", "redact_url"]  # redact_url: older imports
@@ -18,7 +18,7 @@ class Monitor(models.Model):
     """A PostgreSQL, Redis, HTTP or TCP target checked every `interval_seconds`.
 
     `target` may hold credentials: it is never shown (`safe_target`) nor logged. Per-kind thresholds and
-    options live in `config` (see each checker's Config).
+    options live in `config`, declared and typed by each checker's Config (read them through `conf`).
     """
 
     class Status(models.TextChoices):
@@ -36,6 +36,8 @@ class Monitor(models.Model):
     timeout_seconds = models.FloatField(default=3.0)
     config = models.JSONField(default=dict, blank=True)
     enabled = models.BooleanField(default=True)
+    # Failure drills may run against this target; only an admin (superuser) sets it.
+    drills_allowed = models.BooleanField(default=False)
     # A host agent's Celery worker consuming queue "host.<pinned_host>" runs this monitor's checks.
     pinned_host = models.CharField(max_length=255, blank=True, default="")
 
@@ -63,6 +65,11 @@ class Monitor(models.Model):
     @property
     def effective_service(self) -> str:
         return self.service or self.name
+
+    @property
+    def conf(self):
+        """The thresholds, typed by the kind's checker Config, with defaults applied."""
+        return checker_class(self.kind).Config.read(self.config)
 
     @property
     def safe_target(self) -> str:

@@ -97,7 +97,7 @@ def apply_to_incidents(monitor: Monitor, outcome: Outcome) -> None:
 def _failed_long_enough(monitor: Monitor) -> bool:
     """`failures_before_incident` (default 1) consecutive unhealthy checks open the incident, so a target
     that blips once (or a server checking itself while it starts) does not page anyone."""
-    needed = int((monitor.config or {}).get("failures_before_incident", 1))
+    needed = monitor.conf.failures_before_incident
     if needed <= 1:
         return True
     recent = list(

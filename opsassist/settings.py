@@ -451,3 +451,7 @@ AXES_ALLOWED_CORS_ORIGINS = OPSASSIST_URL
 # The client address is the connection's (REMOTE_ADDR); behind a proxy, `manage.py serve` takes it from
 # X-Forwarded-For sent by the proxies in FORWARDED_ALLOW_IPS (OPSASSIST_BEHIND_PROXY=True only).
 AXES_CLIENT_IP_CALLABLE = "opsassist.lib.loginguard.client_ip"
+# Monitoring drills: the most a failure drill may write to a target, whatever limit the target has.
+DRILL_MAX_BYTES = env_int("DRILL_MAX_BYTES", 256 * 1024 * 1024)
+if DRILL_MAX_BYTES < 0:
+    raise ImproperlyConfigured("DRILL_MAX_BYTES must not be negative")

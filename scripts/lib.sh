@@ -10,14 +10,14 @@ field() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.ar
 phase() { printf '\n== %s\n' "$*"; }
 ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 
-drill_failure() {  # MONITOR -> the drill for its kind (idle_connections | memory_pressure)
-  local kind
-  kind=$(api GET "/api/v1/monitors/$1" | field 'd["kind"]')
-  case "$kind" in
-    postgres) echo idle_connections ;;
-    redis) echo memory_pressure ;;
-    *) echo "Monitor $1 is a $kind monitor; drills exist for postgres and redis." >&2; return 2 ;;
-  esac
+drill_failure() {  # MONITOR -> the drill it allows (the monitor's `drill`, set when drills_allowed)
+  local failure
+  failure=$(api GET "/api/v1/monitors/$1" | field 'd.get("drill") or ""')
+  if [ -z "$failure" ]; then
+    echo "Monitor $1 allows no drill (its kind has none, or an admin has not set drills_allowed)." >&2
+    return 2
+  fi
+  echo "$failure"
 }
 
 wait_for_incident() {  # MONITOR -> the id of its open incident, within 30 s

@@ -74,7 +74,13 @@ def test_a_drill_through_the_real_scheduler_opens_and_resolves_one_incident(tmp_
     """Beat -> worker -> check -> incident within one interval; clear -> resolved. Embedded mode."""
     with scratch_database(postgres_url, "opsassist_drill") as target, running_server(tmp_path) as (base, token, _):
         headers = {"Authorization": f"Token {token}"}
-        monitor = {"name": "drill-db", "kind": "postgres", "target": target, "interval_seconds": 2}
+        monitor = {
+            "name": "drill-db",
+            "kind": "postgres",
+            "target": target,
+            "interval_seconds": 2,
+            "drills_allowed": True,
+        }
         assert httpx.post(base + "/api/v1/monitors", json=monitor, headers=headers).status_code == 201
         drill = httpx.post(base + "/api/v1/monitors/drill-db/simulate", json={"failure": "idle_connections"},
                            headers=headers)  # fmt: skip

@@ -1,15 +1,16 @@
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from rest_framework import serializers
+from rest_framework.exceptions import PermissionDenied
 
-from monitoring.checkers import KINDS
+from monitoring.checkers import KINDS, checker_class
 from monitoring.models import CheckResult, Host, Monitor
 from opsassist.lib import outbound
 
-SCHEMES = {"postgres": ("postgres", "postgresql"), "redis": ("redis", "rediss"), "http": ("http", "https"),
-           "tcp": ("tcp",)}  # fmt: skip
+ADMIN_ONLY = {"drills_allowed": "Only an admin can set drills_allowed."}
+THRESHOLDS_HELP = "The kind's settings; unknown keys are refused. " + "; ".join(
+    f"{kind}: {checker_class(kind).Config.describe()}" for kind in KINDS
+)
 
 
 class MonitorSerializer(serializers.ModelSerializer):
@@ -17,7 +18,8 @@ class MonitorSerializer(serializers.ModelSerializer):
 
     target = serializers.CharField(source="safe_target", read_only=True)
     service = serializers.CharField(source="effective_service", read_only=True)
-    thresholds = serializers.JSONField(source="config", read_only=True)
+    thresholds = serializers.SerializerMethodField()
+    drill = serializers.SerializerMethodField(help_text="the failure a drill simulates here, if drills may run")
     open_incident_id = serializers.SerializerMethodField()
     availability = serializers.SerializerMethodField()
 
@@ -25,10 +27,16 @@ class MonitorSerializer(serializers.ModelSerializer):
         model = Monitor
         fields = [
             "name", "kind", "target", "service", "team", "interval_seconds", "timeout_seconds", "thresholds",
-            "enabled", "pinned_host", "health", "status", "last_checked_at", "metrics", "last_error",
-            "open_incident_id", "availability",
+            "enabled", "drills_allowed", "drill", "pinned_host", "health", "status", "last_checked_at", "metrics",
+            "last_error", "open_incident_id", "availability",
         ]  # fmt: skip
         read_only_fields = fields
+
+    def get_thresholds(self, monitor: Monitor) -> dict:
+        return checker_class(monitor.kind).Config.masked(monitor.config)
+
+    def get_drill(self, monitor: Monitor) -> str | None:
+        return checker_class(monitor.kind).drill_failure if monitor.drills_allowed else None
 
     def get_open_incident_id(self, monitor: Monitor) -> int | None:
         if "open_incidents" in self.context:
@@ -46,39 +54,59 @@ class MonitorSerializer(serializers.ModelSerializer):
 
 
 class MonitorWriteSerializer(serializers.ModelSerializer):
-    """Create/update. `thresholds` (alias `config`) holds per-kind settings, e.g. `memory_limit_bytes`."""
+    """Create/update. `thresholds` holds the kind's settings, declared by its checker's Config (unknown
+    keys are refused). `drills_allowed` is an admin's decision: anyone else changing it gets a 403."""
 
     kind = serializers.ChoiceField(choices=list(KINDS))
     target = serializers.CharField(max_length=1000)
     interval_seconds = serializers.IntegerField(min_value=1, max_value=86_400, required=False)
     timeout_seconds = serializers.FloatField(min_value=0.1, max_value=60, required=False)
-    thresholds = serializers.DictField(source="config", required=False)
+    thresholds = serializers.JSONField(source="config", required=False, help_text=THRESHOLDS_HELP)
 
     class Meta:
         model = Monitor
         fields = ["name", "kind", "target", "service", "team", "interval_seconds", "timeout_seconds",
-                  "thresholds", "enabled", "pinned_host"]  # fmt: skip
+                  "thresholds", "enabled", "drills_allowed", "pinned_host"]  # fmt: skip
 
     def validate(self, attrs):
+        self.check_admin_only(attrs)
         kind = attrs.get("kind") or getattr(self.instance, "kind", None)
         target = attrs.get("target") or getattr(self.instance, "target", "")
-        try:
-            parts = urlsplit(target)
-            port = parts.port
-        except ValueError:
-            raise serializers.ValidationError({"target": ["Not a valid URL."]}) from None
-        if parts.scheme not in SCHEMES.get(kind, ()):
-            expected = " or ".join(f"{s}://" for s in SCHEMES.get(kind, ()))
-            raise serializers.ValidationError({"target": [f"A {kind} monitor's target starts with {expected}."]})
-        if not parts.hostname or (kind == "tcp" and not port):
-            raise serializers.ValidationError(
-                {"target": ["The target needs a host" + (" and port." if kind == "tcp" else ".")]}
-            )
+        problem = checker_class(kind).target_problem(target, kind)
+        if problem:
+            raise serializers.ValidationError({"target": [problem]})
         try:
             outbound.check_url(target)
         except outbound.OutboundRefused as exc:
             raise serializers.ValidationError({"target": [str(exc)]}) from None
+        if "config" in attrs or "kind" in attrs:
+            attrs["config"] = self.validated_thresholds(kind, attrs)
         return attrs
+
+    def check_admin_only(self, attrs) -> None:
+        request = self.context.get("request")
+        is_admin = bool(request and request.user.is_superuser)
+        refused = {
+            name: [message]
+            for name, message in ADMIN_ONLY.items()
+            if name in attrs and not is_admin and attrs[name] != self.current_value(name)
+        }
+        if refused:
+            raise PermissionDenied({"detail": "Only an admin can set: " + ", ".join(refused) + ".", "errors": refused})
+
+    def current_value(self, name: str):
+        """The stored value, or the default a new monitor gets."""
+        if self.instance is not None:
+            return getattr(self.instance, name)
+        return Monitor._meta.get_field(name).get_default()
+
+    def validated_thresholds(self, kind: str, attrs) -> dict:
+        current = self.instance.config if self.instance is not None else {}
+        given = attrs.get("config", current)
+        try:
+            return checker_class(kind).Config.validate_input(given, current=current)
+        except serializers.ValidationError as exc:
+            raise serializers.ValidationError({"thresholds": exc.detail}) from None
 
 
 class CheckResultSerializer(serializers.ModelSerializer):
@@ -88,7 +116,9 @@ class CheckResultSerializer(serializers.ModelSerializer):
 
 
 class DrillSerializer(serializers.Serializer):
-    failure = serializers.ChoiceField(choices=["idle_connections", "memory_pressure"])
+    failure = serializers.ChoiceField(
+        choices=sorted({checker_class(kind).drill_failure for kind in KINDS} - {None})  # type: ignore[type-var]
+    )
 
 
 class ComponentSerializer(serializers.Serializer):

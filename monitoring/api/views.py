@@ -39,14 +39,14 @@ class MonitorViewSet(viewsets.ModelViewSet):
 
     @extend_schema(request=MonitorWriteSerializer, responses={201: MonitorSerializer})
     def create(self, request, *args, **kwargs):
-        data = MonitorWriteSerializer(data=request.data)
+        data = MonitorWriteSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
         monitor = data.save()
         return Response(MonitorSerializer(monitor).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=MonitorWriteSerializer, responses={200: MonitorSerializer})
     def partial_update(self, request, *args, **kwargs):
-        data = MonitorWriteSerializer(self.get_object(), data=request.data, partial=True)
+        data = MonitorWriteSerializer(self.get_object(), data=request.data, partial=True, context={"request": request})
         data.is_valid(raise_exception=True)
         return Response(MonitorSerializer(data.save()).data)
 

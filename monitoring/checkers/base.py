@@ -2,7 +2,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
+from rest_framework import serializers
+
+from opsassist.lib.kindconfig import KindConfig
 from opsassist.lib.redact import log_remote_error, public_error
 
 
@@ -27,20 +31,59 @@ class Outcome:
         return "healthy" if self.health >= 70 else "degraded"
 
 
+class CheckerConfig(KindConfig):
+    """Thresholds every kind has; each checker's Config extends it."""
+
+    failures_before_incident = serializers.IntegerField(min_value=1, max_value=100, default=1)
+
+
 class Checker:
     """Built from its monitor; `check()` returns an Outcome or raises CheckError.
 
     `run()` wraps it with timing, and turns every failure into health 0 with the error text, so one
     broken target never breaks the loop that checks the others.
+
+    A kind declares here everything the rest of the product needs to know about it: its thresholds
+    (`Config`), the URL schemes of its target, and its failure drill, if it has one.
     """
 
+    Config: type[KindConfig] = CheckerConfig
+    #: Target URL schemes this kind accepts; the first is the one shown in errors.
+    schemes: tuple[str, ...] = ()
+    needs_port = False
     #: The metric a remediation must bring back under its threshold (name, threshold), if any.
     key_metric: tuple[str, float] | None = None
+    #: The `failure` a drill of this kind simulates (None: no drill); see start_drill/clear_drill.
+    drill_failure: str | None = None
+    #: Errors that mean the target failed (unreachable, refused, denied), not that OpsAssist did.
+    target_errors: tuple[type[Exception], ...] = (OSError,)
 
     def __init__(self, monitor):
         self.monitor = monitor
-        self.config = monitor.config or {}
+        self.conf = self.Config.read(monitor.config)
         self.timeout = float(monitor.timeout_seconds or 3.0)
+
+    @classmethod
+    def target_problem(cls, target: str, kind: str) -> str | None:
+        """Why `target` cannot be this kind's target, or None."""
+        try:
+            parts = urlsplit(target)
+            port = parts.port
+        except ValueError:
+            return "Not a valid URL."
+        if parts.scheme not in cls.schemes:
+            return f"A {kind} monitor's target starts with {' or '.join(f'{s}://' for s in cls.schemes)}."
+        if not parts.hostname or (cls.needs_port and not port):
+            return "The target needs a host" + (" and port." if cls.needs_port else ".")
+        return None
+
+    def start_drill(self, max_bytes: int) -> dict:
+        """Make the target really unhealthy (writing at most `max_bytes`); returns facts to show."""
+        raise NotImplementedError
+
+    def clear_drill(self) -> dict:
+        """Undo every drill on this monitor, from any process; returns facts to show."""
+        raise NotImplementedError
 
     def check(self) -> Outcome:
         raise NotImplementedError

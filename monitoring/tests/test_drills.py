@@ -4,6 +4,8 @@ import pytest
 
 from incidents.models import Incident
 from monitoring import drills
+from monitoring.checkers import postgres as postgres_checker
+from monitoring.models import Monitor
 from monitoring.services import do_run_check
 from opsassist.lib.errors import ServiceError
 
@@ -39,7 +41,7 @@ def test_postgres_idle_connections_drill_round_trip(pg_monitor):
 def test_clear_ends_connections_another_process_holds(pg_monitor):
     drills.do_start_drill(pg_monitor, "idle_connections")
     # Forget this process's handles, as if another web worker had opened them.
-    held = drills._held.pop(pg_monitor.name)
+    held = postgres_checker._held.pop(pg_monitor.name)
     try:
         assert drills.do_clear_drill(pg_monitor)["connections_closed"] == 12
         assert do_run_check(pg_monitor).metrics["idle_connections"] == 0
@@ -109,3 +111,97 @@ def test_drills_need_simulation_mode(pg_monitor, settings):
 def test_the_drill_must_match_the_kind(pg_monitor):
     with pytest.raises(ServiceError, match="idle_connections"):
         drills.do_start_drill(pg_monitor, "memory_pressure")
+
+
+def drill_bytes(url, monitor):
+    """What the drill really stored: the total length of its keys' values."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        return sum(client.strlen(key) for key in client.scan_iter(match=drills.drill_prefix(monitor) + "*"))
+    finally:
+        client.close()
+
+
+def test_a_drill_never_writes_more_than_drill_max_bytes(redis_url, settings):
+    settings.OPSASSIST_SIMULATION = True
+    settings.DRILL_MAX_BYTES = 1024 * 1024 + 1000  # four 256 KiB values fit, a fifth does not
+    monitor = Monitor.objects.create(
+        name="big", kind="redis", target=redis_url, config={"memory_limit_bytes": 2**40}, drills_allowed=True
+    )
+    try:
+        started = drills.do_start_drill(monitor, "memory_pressure")
+        stored = drill_bytes(redis_url, monitor)
+        assert started["capped"] is True
+        assert started["bytes_written"] == stored == 1024 * 1024
+        assert stored <= settings.DRILL_MAX_BYTES
+    finally:
+        drills.do_clear_drill(monitor)
+    assert drill_bytes(redis_url, monitor) == 0
+
+
+def test_a_drill_on_a_redis_without_any_limit_is_refused(api, redis_url, settings):
+    import redis
+
+    if int(redis.Redis.from_url(redis_url).config_get("maxmemory")["maxmemory"]):
+        pytest.skip("this Redis has a maxmemory; the refusal is for a server without one")
+    settings.OPSASSIST_SIMULATION = True
+    monitor = Monitor.objects.create(name="nolimit", kind="redis", target=redis_url, drills_allowed=True)
+    response = api.post("/api/v1/monitors/nolimit/simulate", {"failure": "memory_pressure"}, format="json")
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["thresholds.memory_limit_bytes"]
+    assert "maxmemory" in response.json()["detail"]
+    assert drill_bytes(redis_url, monitor) == 0
+
+
+@pytest.mark.parametrize(
+    ("kind", "target", "failure"),
+    [
+        ("postgres", "postgres://app:hunter2@127.0.0.1:1/db", "idle_connections"),
+        ("redis", "redis://:hunter2@127.0.0.1:1/0", "memory_pressure"),
+    ],
+)
+def test_clearing_a_drill_on_an_unreachable_target_is_not_a_500(api, settings, kind, target, failure):
+    settings.OPSASSIST_SIMULATION = True
+    Monitor.objects.create(
+        name="gone", kind=kind, target=target, timeout_seconds=1, drills_allowed=True,
+        config={"memory_limit_bytes": 2**30} if kind == "redis" else {},
+    )  # fmt: skip
+    for path, body in (("simulate/clear", {}), ("simulate", {"failure": failure})):
+        response = api.post(f"/api/v1/monitors/gone/{path}", body, format="json")
+        assert response.status_code == 503, response.content
+        assert "127.0.0.1:1" in response.json()["detail"]
+        assert list(response.json()["errors"]) == ["target"]
+        assert b"hunter2" not in response.content
+
+
+def test_a_database_scope_monitor_counts_only_its_own_database(redis_url, settings):
+    """The demo's shape: a budget for the monitor's own DB, whatever else the server holds."""
+    settings.OPSASSIST_SIMULATION = True
+    budget = 8 * 1024 * 1024
+    monitor = Monitor.objects.create(
+        name="scoped", kind="redis", target=redis_url, drills_allowed=True,
+        config={"memory_scope": "database", "memory_limit_bytes": budget},
+    )  # fmt: skip
+    healthy = do_run_check(monitor)
+    assert healthy.health == 100 and healthy.metrics["used_memory"] == 0
+    try:
+        started = drills.do_start_drill(monitor, "memory_pressure")
+        assert started["capped"] is False and started["bytes_written"] < budget
+        down = do_run_check(monitor)
+        assert down.health == 0 and down.metrics["memory_percent"] >= 90
+    finally:
+        drills.do_clear_drill(monitor)
+    assert do_run_check(monitor).health == 100
+    assert incidents_of(monitor).get().status == "resolved"
+
+
+def test_a_target_that_refuses_the_drill_is_a_503_without_its_words(api, settings, postgres_url):
+    settings.OPSASSIST_SIMULATION = True
+    target = postgres_url.replace("postgres@", "no_such_role_xyz@", 1)
+    Monitor.objects.create(name="denied", kind="postgres", target=target, drills_allowed=True)
+    response = api.post("/api/v1/monitors/denied/simulate", {"failure": "idle_connections"}, format="json")
+    assert response.status_code == 503
+    assert "OperationalError" in response.json()["detail"]
+    assert b"does not exist" not in response.content

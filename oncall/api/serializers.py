@@ -20,8 +20,8 @@ from oncall.models import (
     validate_time_zone,
 )
 from oncall.transports import TRANSPORTS, transport_class
+from opsassist.lib.kindconfig import FreeConfig
 from opsassist.lib.outbound import OutboundRefused, check_config_urls
-from opsassist.lib.redact import redact_url
 
 
 def check_outbound_urls(config) -> None:
@@ -193,18 +193,44 @@ class EscalationPolicySerializer(serializers.ModelSerializer):
         return policy
 
 
-def _redacted_config(config: dict) -> dict:
-    out = dict(config or {})
-    if out.get("secret"):
-        out["secret"] = "***"  # noqa: S105 - the redaction marker
-    if out.get("url"):
-        out["url"] = redact_url(out["url"], keep_path=False)
-    return out
+def config_class(kind: str | None):
+    """The kind's declared settings (its transport's Config)."""
+    return transport_class(kind).Config if kind in TRANSPORTS else FreeConfig
 
 
-class ChannelSerializer(serializers.ModelSerializer):
-    team = serializers.SlugRelatedField(slug_field="name", queryset=Team.objects.all(), required=False, allow_null=True)
+class ConfigTargetSerializer(serializers.ModelSerializer):
+    """A row with a transport `kind` and its `config` (channels, contact methods). The config is checked
+    against the kind's declared settings: 400 naming `config.<key>`, unknown keys refused; secrets are
+    shown masked, and a masked value sent back means "unchanged"."""
+
     kind = serializers.ChoiceField(choices=list(TRANSPORTS))
+    config = serializers.JSONField(
+        required=False,
+        help_text="The kind's settings; unknown keys are refused, secrets are shown masked. "
+        + "; ".join(f"{kind}: {config_class(kind).describe()}" for kind in TRANSPORTS),
+    )
+
+    def to_representation(self, row):
+        data = super().to_representation(row)
+        data["config"] = config_class(row.kind).masked(row.config)
+        return data
+
+    def validate(self, attrs):
+        kind = attrs.get("kind", getattr(self.instance, "kind", None))
+        current = self.instance.config if self.instance is not None else {}
+        if "config" in attrs or "kind" in attrs or self.instance is None:
+            given = attrs.get("config", current if self.instance is not None else {})
+            try:
+                attrs["config"] = config_class(kind).validate_input(given, current=current)
+            except serializers.ValidationError as exc:
+                raise serializers.ValidationError({"config": exc.detail}) from None
+        if "config" in attrs:
+            check_outbound_urls(attrs["config"])
+        return attrs
+
+
+class ChannelSerializer(ConfigTargetSerializer):
+    team = serializers.SlugRelatedField(slug_field="name", queryset=Team.objects.all(), required=False, allow_null=True)
     notify_on = serializers.ListField(child=serializers.ChoiceField(choices=Channel.Event.values), required=False)
     problem = serializers.SerializerMethodField(help_text='why this server cannot deliver it now ("" if it can)')
 
@@ -216,35 +242,13 @@ class ChannelSerializer(serializers.ModelSerializer):
     def get_problem(self, channel) -> str:
         return transport_class(channel.kind).problem() if channel.kind in TRANSPORTS else ""
 
-    def to_representation(self, channel):
-        data = super().to_representation(channel)
-        data["config"] = _redacted_config(channel.config)
-        return data
 
-    def validate(self, attrs):
-        kind, config = attrs.get("kind", getattr(self.instance, "kind", None)), attrs.get("config", {})
-        if kind in ("webhook", "slack") and not str(config.get("url", "")).startswith(("http://", "https://")):
-            raise serializers.ValidationError({"config": ["A webhook needs config.url (http:// or https://)."]})
-        if kind == "email" and "@" not in str(config.get("address", "")):
-            raise serializers.ValidationError({"config": ["An email channel needs config.address."]})
-        check_outbound_urls(config)
-        return attrs
-
-
-class ContactMethodSerializer(serializers.ModelSerializer):
+class ContactMethodSerializer(ConfigTargetSerializer):
     user = username_field()
-    kind = serializers.ChoiceField(choices=list(TRANSPORTS))
 
     class Meta:
         model = ContactMethod
         fields = ["id", "user", "kind", "config", "enabled"]
-
-    def to_representation(self, contact):
-        data = super().to_representation(contact)
-        data["config"] = _redacted_config(contact.config)
-        return data
-
-    validate = ChannelSerializer.validate
 
 
 class NotificationSerializer(serializers.ModelSerializer):

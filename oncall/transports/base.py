@@ -4,7 +4,13 @@ import httpx
 from django.conf import settings
 
 from opsassist.lib import outbound
+from opsassist.lib.kindconfig import FreeConfig, KindConfig, SecretUrlField
 from opsassist.lib.redact import log_remote_error, public_error, redact_url
+
+
+def mask_webhook_url(url: str) -> str:
+    """Webhook URLs carry their token in the path (Slack) or query: show only the host and first segment."""
+    return redact_url(url, keep_path=False)[:500]
 
 
 class TransportError(Exception):
@@ -25,10 +31,17 @@ class NotConfigured(TransportError):
 
 
 class Transport:
-    """Built from its config; `notify(message)` delivers or raises TransportError."""
+    """Built from its config; `notify(message)` delivers or raises TransportError.
+
+    A kind declares its settings as `Config` (a KindConfig: fields, ranges, defaults, secrets); they are
+    validated on write and read here as `self.conf`. A kind that declares none accepts any object.
+    """
+
+    Config: type[KindConfig] = FreeConfig
 
     def __init__(self, config: dict):
         self.config = config
+        self.conf = self.Config.read(config)
 
     @classmethod
     def problem(cls) -> str:
@@ -43,8 +56,19 @@ class Transport:
         raise NotImplementedError
 
 
+class HttpConfig(KindConfig):
+    url = SecretUrlField(mask=mask_webhook_url)
+
+
 class HttpTransport(Transport):
     """POST JSON with a timeout; 4xx is permanent, 5xx and network errors are worth a retry."""
+
+    Config: type[KindConfig] = HttpConfig
+
+    def url(self) -> str:
+        if not self.conf.url:
+            raise TransportError("no valid url configured", permanent=True)
+        return self.conf.url
 
     def post(self, url: str, content: bytes, headers: dict) -> None:
         """Only the error's class or the status is kept on the row (every role reads it); the receiver's
@@ -66,4 +90,4 @@ class HttpTransport(Transport):
             )
 
     def describe(self) -> str:
-        return redact_url(self.config.get("url", ""), keep_path=False)[:500]
+        return mask_webhook_url(self.conf.url or "")

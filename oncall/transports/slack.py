@@ -18,4 +18,4 @@ class SlackTransport(HttpTransport):
         )
         if message.get("url"):
             text += f"\n<{message['url']}|Open in OpsAssist>"
-        self.post(self.config["url"], json.dumps({"text": text}).encode(), {"Content-Type": "application/json"})
+        self.post(self.url(), json.dumps({"text": text}).encode(), {"Content-Type": "application/json"})

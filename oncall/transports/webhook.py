@@ -3,7 +3,8 @@ import hmac
 import json
 import time
 
-from oncall.transports.base import HttpTransport
+from oncall.transports.base import HttpConfig, HttpTransport
+from opsassist.lib.kindconfig import SecretField
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -12,15 +13,21 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return f"sha256={digest}"
 
 
+class WebhookConfig(HttpConfig):
+    secret = SecretField(max_length=500, required=False, allow_blank=True)
+
+
 class WebhookTransport(HttpTransport):
     """POSTs the message as JSON; with a `secret`, adds X-OpsAssist-Timestamp and X-OpsAssist-Signature."""
+
+    Config = WebhookConfig
 
     def notify(self, message: dict) -> None:
         body = json.dumps(message, default=str, separators=(",", ":")).encode()
         headers = {"Content-Type": "application/json", "User-Agent": "OpsAssist"}
-        secret = self.config.get("secret")
+        secret = self.conf.secret
         if secret:
             timestamp = str(int(time.time()))
             headers["X-OpsAssist-Timestamp"] = timestamp
             headers["X-OpsAssist-Signature"] = sign(secret, timestamp, body)
-        self.post(self.config["url"], body, headers)
+        self.post(self.url(), body, headers)

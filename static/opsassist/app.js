@@ -98,7 +98,7 @@ const OpsAssist = (() => {
   function monitorTile(m, opts = {}) {
     const metrics = Object.entries(m.metrics || {}).filter(([, v]) => typeof v !== "object")
       .map(([k, v]) => `<span>${esc(k.replace(/_/g, " "))}: <strong>${esc(v)}</strong></span>`).join(" ");
-    const drill = { postgres: "idle_connections", redis: "memory_pressure" }[m.kind];
+    const drill = m.drill;
     const buttons = opts.canChange ? `<div class="actions">
         <button type="button" class="secondary" data-check="${esc(m.name)}">Check now</button>
         ${opts.simulation && drill ? `<button type="button" data-drill="${esc(m.name)}" data-failure="${drill}">Drill: ${drill.replace("_", " ")}</button>

@@ -101,7 +101,7 @@ def test_the_remediation_flow_on_a_drill(browser, server):
     base, token, _ = server
     headers = {"Authorization": f"Token {token}"}
     with scratch_database(TEST_POSTGRES_URL, "opsassist_ui") as target:
-        monitor = {"name": "ui-db", "kind": "postgres", "target": target, "interval_seconds": 2}
+        monitor = {"name": "ui-db", "kind": "postgres", "target": target, "interval_seconds": 2, "drills_allowed": True}
         assert httpx.post(base + "/api/v1/monitors", json=monitor, headers=headers).status_code == 201
         context, page = logged_in(browser, server)
         page.goto("/monitors/")

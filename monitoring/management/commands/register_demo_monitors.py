@@ -1,5 +1,9 @@
 """Register demo monitors (run by `make up`): the local PostgreSQL and Redis when reachable, and an
-HTTP monitor of OpsAssist itself. Existing monitors are left as they are."""
+HTTP monitor of OpsAssist itself. Existing monitors are left as they are.
+
+The PostgreSQL and Redis demo monitors are drill targets (`drills_allowed`). The Redis one measures only
+its own database number (`memory_scope: database`) against a 64 MiB budget, so other users of a shared
+Redis never make it look full, and its drill writes about 59 MiB into that database only."""
 
 import os
 
@@ -12,7 +16,7 @@ from monitoring.models import Monitor
 
 DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
-MIN_REDIS_LIMIT = 64 * 1024 * 1024
+DEMO_REDIS_BUDGET = 64 * 1024 * 1024
 
 
 class Command(BaseCommand):
@@ -21,20 +25,22 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         pg = os.environ.get("OPSASSIST_DEMO_POSTGRES_URL", DEFAULT_PG)
         rd = os.environ.get("OPSASSIST_DEMO_REDIS_URL", DEFAULT_REDIS)
-        self._add("postgres-test", "postgres", pg, self._postgres_ok(pg), {})
-        limit = self._redis_limit(rd)
-        self._add("redis-test", "redis", rd, limit is not None, {"memory_limit_bytes": limit})
+        self._add("postgres-test", "postgres", pg, self._postgres_ok(pg), {}, drills=True)
+        redis_config = {"memory_scope": "database", "memory_limit_bytes": DEMO_REDIS_BUDGET}
+        self._add("redis-test", "redis", rd, self._redis_ok(rd), redis_config, drills=True)
         self_url = f"http://127.0.0.1:{settings.OPSASSIST_PORT}/health/live"
         # Checking itself, the first check may run before the server listens: two failures open an incident.
         self._add("opsassist", "http", self_url, True, {"failures_before_incident": 2}, interval=30)
 
-    def _add(self, name, kind, target, reachable, config, interval=5):
+    def _add(self, name, kind, target, reachable, config, interval=5, drills=False):
         if Monitor.objects.filter(name=name).exists():
             return
         if not reachable:
             self.stdout.write(f"Demo monitor {name}: {kind} target not reachable, skipped.")
             return
-        Monitor.objects.create(name=name, kind=kind, target=target, config=config, interval_seconds=interval)
+        Monitor.objects.create(
+            name=name, kind=kind, target=target, config=config, interval_seconds=interval, drills_allowed=drills
+        )
         self.stdout.write(f"Demo monitor {name} registered ({kind}).")
 
     def _postgres_ok(self, url) -> bool:
@@ -44,12 +50,12 @@ class Command(BaseCommand):
         except Exception:
             return False
 
-    def _redis_limit(self, url):
-        """A drillable limit: the server's maxmemory, else 4x what it uses now (at least 64 MB)."""
+    def _redis_ok(self, url) -> bool:
         try:
             client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-            info = client.info("memory")
-            client.close()
+            try:
+                return bool(client.ping())
+            finally:
+                client.close()
         except Exception:
-            return None
-        return int(info.get("maxmemory") or max(MIN_REDIS_LIMIT, 4 * int(info["used_memory"])))
+            return False
