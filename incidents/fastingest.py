@@ -39,9 +39,8 @@ from incidents.api.serializers import MAX_BATCH, EventSerializer
 from incidents.metrics import events_ingested_total
 from incidents.models import Event
 from incidents.throttles import acharge
+from opsassist.lib import nul as strict_json
 from opsassist.lib.exceptions import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS, validation_body
-from opsassist.lib.nul import MESSAGE as NUL_MESSAGE
-from opsassist.lib.nul import has_nul
 
 logger = logging.getLogger(__name__)
 
@@ -123,11 +122,9 @@ class FastIngest:
         if not caller.allowed:
             raise Refused(403, {"detail": "You do not have permission to perform this action."})
         try:
-            body = json.loads(raw, parse_constant=_reject_constant)
-        except ValueError as exc:
-            raise Refused(400, {"detail": f"JSON parse error - {exc}"}) from None
-        if has_nul(body):
-            raise Refused(400, {"detail": NUL_MESSAGE})
+            body = strict_json.loads(raw)
+        except strict_json.InvalidJSON as exc:
+            raise Refused(400, {"detail": str(exc)}) from None
         if isinstance(body, list):
             if not body:
                 raise Refused(400, validation_body({"non_field_errors": ["The array is empty."]}))
@@ -340,10 +337,6 @@ def _settle(batch, ids=None, error=None) -> None:
             future.set_exception(error)
         else:
             future.set_result(ids)
-
-
-def _reject_constant(name: str):
-    raise ValueError(f"Invalid JSON constant: {name}")  # NaN / Infinity, as DRF's parser refuses
 
 
 async def _read_body(receive) -> bytes:
