@@ -261,6 +261,20 @@ def test_api_errors_are_json(api, settings):
     assert _nothing_stored()
 
 
+def test_a_too_large_form_body_on_an_api_path_is_a_json_413(api):
+    response = api.post("/api/v1/events", {"message": "x" * (5 * 1024 * 1024)})  # multipart, read by Django
+    assert response.status_code in (413, 415)
+    assert response["Content-Type"] == "application/json"
+
+
+def test_server_errors_on_api_paths_are_json_and_pages_stay_html(rf):
+    from opsassist.lib import exceptions
+
+    response = exceptions.server_error(rf.get("/api/v1/incidents"))
+    assert response.status_code == 500 and json.loads(response.content) == {"detail": "Internal server error."}
+    assert exceptions.server_error(rf.get("/incidents/"))["Content-Type"].startswith("text/html")
+
+
 def test_page_errors_stay_html(client):
     response = client.get("/no-such-page/")
     assert response.status_code == 404

@@ -82,10 +82,17 @@ def loads(raw: bytes | str):
 
 
 def has_nul(value) -> bool:
-    try:
-        check_value(value)
-    except InvalidJSON as exc:
-        return str(exc) == MESSAGE
+    """Whether U+0000 is in a string, or in any key or string inside lists and dicts."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str) and "\x00" in item:
+            return True
+        if isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
     return False
 
 
@@ -103,8 +110,11 @@ class JSONParser(parsers.JSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         raw = read_limited(stream, limit) if limit is not None else (stream.read() if stream else b"")
+        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
         try:
-            return loads(raw)
+            return loads(raw.decode(encoding))
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise ParseError(f"JSON parse error - {exc}") from None
         except InvalidJSON as exc:
             raise ParseError(str(exc)) from None
 
