@@ -361,6 +361,7 @@ class EventWriter:
                 max_size=2,
                 timeout=pool_options.get("timeout", 3.0),
                 check=AsyncConnectionPool.check_connection,
+                configure=_autocommit,
                 open=False,
                 name="opsassist-ingest",
             )
@@ -372,6 +373,11 @@ class EventWriter:
         self._task.cancel()
         if self._pool is not None:
             await self._pool.close()
+
+
+async def _autocommit(conn) -> None:
+    """A credential read is one round trip; writes open their transaction explicitly (conn.transaction())."""
+    await conn.set_autocommit(True)
 
 
 def _settle(batch, ids=None, error=None) -> None:

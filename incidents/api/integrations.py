@@ -10,7 +10,6 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -18,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from incidents import alerts
-from incidents.api.serializers import parse_ingest_time
+from incidents.api.serializers import parse_ingest_time, parse_time
 from incidents.auth import CanIngest, integration_for_key, integration_of
 from incidents.choices import AlertStatus, normalize_severity
 from incidents.models import Alert, Integration
@@ -106,7 +105,7 @@ def _ends_at(alert_status: str, text: str) -> datetime | None:
     try:
         parse_ingest_time(text)
     except serializers.ValidationError:
-        when = parse_datetime(text)
+        when = parse_time(text)
         if when is None or not _after_now(when):
             raise
     return None

@@ -31,12 +31,17 @@ def check_ingest_time(when: datetime, now: datetime | None = None) -> datetime:
     return when
 
 
+def parse_time(text) -> datetime | None:
+    """A sender's ISO 8601 time as given (any offset, or naive), or None when it is not one."""
+    try:
+        return parse_datetime(text) if isinstance(text, str) else None
+    except ValueError:  # well-formed but impossible, e.g. month 13
+        return None
+
+
 def parse_ingest_time(text, now: datetime | None = None) -> datetime:
     """A sender's time string in UTC, or ValidationError saying why it is refused."""
-    try:
-        when = parse_datetime(text) if isinstance(text, str) else None
-    except ValueError:  # well-formed but impossible, e.g. month 13
-        when = None
+    when = parse_time(text)
     if when is None:
         raise serializers.ValidationError(NOT_A_TIME)
     return check_ingest_time(when, now)

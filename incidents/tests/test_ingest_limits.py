@@ -129,6 +129,9 @@ def test_go_zero_ends_at_on_a_firing_alert_is_not_ended(am):
 def test_a_resolved_alert_ending_out_of_range_is_refused(am):
     response = am.post(AM, _am_body(_am_alert("2026-11-23T07:00:00Z", YEAR_10000, status="resolved")), format="json")
     assert response.status_code == 400 and "alerts[0].endsAt" in _errors(response)
+    for bad_end in ("2026-13-01T00:00:00Z", "later", "1970-01-01T00:00:00Z"):  # on a firing alert too
+        response = am.post(AM, _am_body(_am_alert("2026-11-23T07:00:00Z", bad_end)), format="json")
+        assert response.status_code == 400 and "alerts[0].endsAt" in _errors(response), bad_end
     assert _nothing_stored()
 
 
