@@ -23,6 +23,7 @@ goes to Django untouched. tests/test_fastingest.py checks both paths answer alik
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import math
@@ -207,28 +208,39 @@ def _validate(items: list) -> tuple[list[dict], list[dict] | None]:
 
 def credential_query(authorization: bytes) -> tuple[str, list]:
     """SQL reading the row(s) a cached decision about `authorization` depends on: one row or none."""
-    from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
-
     from incidents.models import Integration
 
     parts = authorization.decode("latin-1").split()
-    if len(parts) != 2:
+    if len(parts) != 2 or "\x00" in parts[1]:
         return "SELECT NULL WHERE FALSE", []  # malformed: refused by the resolution, no row to watch
     scheme, key = parts[0].lower(), parts[1]
     if scheme == "bearer":
-        table = Integration._meta.db_table
-        return f"SELECT id, kind, enabled FROM {table} WHERE key_hash = %s", [Integration.hash_key(key)]  # noqa: S608
+        return _integration_sql(), [Integration.hash_key(key)]
+    return _token_sql(), [key]
+
+
+@functools.cache
+def _integration_sql() -> str:
+    from incidents.models import Integration
+
+    return f"SELECT id, kind, enabled FROM {Integration._meta.db_table} WHERE key_hash = %s"  # noqa: S608
+
+
+@functools.cache
+def _token_sql() -> str:
+    """The token's user, its flags, groups and own permissions: what the permission check reads."""
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
     user = get_user_model()
     groups = user.groups.through._meta.db_table
     perms = user.user_permissions.through._meta.db_table
-    sql = (
+    return (
         f"SELECT u.id, u.is_active, u.is_superuser, "  # noqa: S608 - names from the models
         f"ARRAY(SELECT group_id FROM {groups} WHERE user_id = u.id ORDER BY group_id), "
         f"ARRAY(SELECT permission_id FROM {perms} WHERE user_id = u.id ORDER BY permission_id) "
         f"FROM {Token._meta.db_table} t JOIN {user._meta.db_table} u ON u.id = t.user_id WHERE t.key = %s"
     )
-    return sql, [key]
 
 
 def _resolve_caller(authorization: str) -> Caller:

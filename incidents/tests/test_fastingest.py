@@ -253,3 +253,16 @@ def test_a_user_removed_from_a_group_loses_ingestion_at_once(responder, token_he
     assert _run(app, [(token_header, event)])[0].status_code == 201
     responder.groups.clear()
     assert _run(app, [(token_header, event)])[0].status_code == 403
+
+
+def test_an_unchanged_credential_is_not_resolved_again(app, token_header, monkeypatch):
+    """Revocation costs one indexed read per request, not a full authentication."""
+    from incidents import fastingest
+
+    calls = []
+    real = fastingest._resolve_caller
+    monkeypatch.setattr(fastingest, "_resolve_caller", lambda header: calls.append(header) or real(header))
+    event = {"service": "api", "level": "INFO", "message": "m"}
+    for _ in range(3):
+        assert _run(app, [(token_header, event)])[0].status_code == 201
+    assert len(calls) == 1
