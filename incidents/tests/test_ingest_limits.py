@@ -144,6 +144,16 @@ def test_a_resolved_alert_with_go_zero_end_resolves_now(am):
     assert alert.incident.status == "resolved"
 
 
+@pytest.mark.parametrize(
+    "query", ["until=0001-01-01T00:00:00Z", "since=0001-01-01T00:00:00Z", "until=9999-12-31T23:59:59-05:00",
+              "since=9999-12-31T00:00:00Z&until=9999-12-31T23:59:59Z"],
+)  # fmt: skip
+def test_an_analytics_window_outside_any_incident_is_a_400_not_a_500(api, query):
+    response = api.get(f"/api/v1/incidents/analytics?{query}")
+    assert response.status_code == 400
+    assert set(_errors(response)) <= {"since", "until"}
+
+
 # --- JSON ---------------------------------------------------------------------------------------------
 
 
