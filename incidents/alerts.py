@@ -47,6 +47,27 @@ def _fields(alert: AlertIn) -> dict:
     }  # fmt: skip
 
 
+def do_ingest(batch: list[tuple[AlertIn, str]], *, actor) -> set[int]:
+    """Fire or resolve each (alert, incident_key) of one request, all or nothing; the incidents touched.
+
+    The alert rows already known are locked first in one order, so that two requests carrying the same
+    alerts in different orders wait for each other instead of deadlocking."""
+    incident_ids = set()
+    with transaction.atomic():
+        by_source: dict[str, set[str]] = {}
+        for alert, _ in batch:
+            by_source.setdefault(alert.source, set()).add(alert.fingerprint)
+        for source, fingerprints in sorted(by_source.items()):
+            rows = Alert.objects.select_for_update().filter(source=source, fingerprint__in=fingerprints)
+            list(rows.order_by("fingerprint").values_list("id", flat=True))
+        for alert, key in batch:
+            if alert.status == AlertStatus.FIRING:
+                incident_ids.add(do_fire(alert, incident_key=key, actor=actor)[1].pk)
+            elif (incident_id := do_resolve_alert(alert, actor=actor).incident_id) is not None:
+                incident_ids.add(incident_id)
+    return incident_ids
+
+
 def do_fire(alert: AlertIn, *, incident_key: str, actor) -> tuple[Alert, Incident]:
     """A firing alert opens or joins the unresolved incident of `incident_key` (the source_key)."""
     with transaction.atomic():

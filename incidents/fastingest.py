@@ -6,7 +6,10 @@ in front of Django and, for a JSON POST to /api/v1/events carrying `Authorizatio
 the same work without leaving the event loop:
 
 - authentication and the permission check through the same Django code (auth backends, integration
-  keys), run in a thread only on a cache miss; a decision is kept for AUTH_CACHE_SECONDS;
+  keys), run in a thread only on a cache miss. A decision is reused for at most AUTH_CACHE_SECONDS and
+  only while its credential's row is unchanged: every request first reads that row (the token and its
+  user's active flag and groups, or the integration key's id, kind and enabled flag) in one indexed
+  query, so a deleted token or a rotated or disabled key is refused at once, in every process;
 - the rate limit on the same counters as the DRF views (incidents.throttles);
 - validation by the same `EventSerializer`, with the same 400 body naming every bad field;
 - the insert through a psycopg async pool, where every event that arrived while the previous write was
@@ -20,6 +23,7 @@ goes to Django untouched. tests/test_fastingest.py checks both paths answer alik
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import math
@@ -39,9 +43,8 @@ from incidents.api.serializers import MAX_BATCH, EventSerializer
 from incidents.metrics import events_ingested_total
 from incidents.models import Event
 from incidents.throttles import acharge
+from opsassist.lib import nul as strict_json
 from opsassist.lib.exceptions import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS, validation_body
-from opsassist.lib.nul import MESSAGE as NUL_MESSAGE
-from opsassist.lib.nul import has_nul
 
 logger = logging.getLogger(__name__)
 
@@ -82,8 +85,8 @@ class FastIngest:
 
     def __init__(self, app):
         self.app = app
-        self._callers: dict[bytes, tuple[float, Caller]] = {}
-        self._lookups: dict[bytes, asyncio.Future] = {}
+        self._callers: dict[bytes, tuple[float, Caller, tuple | None]] = {}
+        self._lookups: dict[tuple, asyncio.Future] = {}
         self._writer: EventWriter | None = None
 
     async def __call__(self, scope, receive, send):
@@ -123,11 +126,9 @@ class FastIngest:
         if not caller.allowed:
             raise Refused(403, {"detail": "You do not have permission to perform this action."})
         try:
-            body = json.loads(raw, parse_constant=_reject_constant)
-        except ValueError as exc:
-            raise Refused(400, {"detail": f"JSON parse error - {exc}"}) from None
-        if has_nul(body):
-            raise Refused(400, {"detail": NUL_MESSAGE})
+            body = strict_json.loads(raw)
+        except strict_json.InvalidJSON as exc:
+            raise Refused(400, {"detail": str(exc)}) from None
         if isinstance(body, list):
             if not body:
                 raise Refused(400, validation_body({"non_field_errors": ["The array is empty."]}))
@@ -156,21 +157,25 @@ class FastIngest:
         return 201, _SERIALIZER.to_representation(events[0]), []
 
     async def _caller(self, authorization: bytes) -> Caller:
+        # The credential's row is read before anything is reused or resolved: a decision resolved from
+        # an older row is then never taken for a newer one.
+        stamp = await self.writer().fetch_one(*credential_query(authorization))
         cached = self._callers.get(authorization)
-        if cached is not None and cached[0] > time.monotonic():
+        if cached is not None and cached[0] > time.monotonic() and cached[2] == stamp:
             return cached[1]
-        # One lookup per credential at a time: when an entry expires under load (or while the database is
-        # down) the concurrent requests share it instead of queueing for the executor's threads.
-        lookup = self._lookups.get(authorization)
+        # One lookup per credential (and row state) at a time: when an entry expires under load (or while
+        # the database is down) the concurrent requests share it instead of queueing for the executor's threads.
+        key = (authorization, stamp)
+        lookup = self._lookups.get(key)
         if lookup is None:
             resolve = sync_to_async(_resolve_caller, thread_sensitive=False)
             lookup = asyncio.ensure_future(resolve(authorization.decode("latin-1")))
-            self._lookups[authorization] = lookup
-            lookup.add_done_callback(lambda _: self._lookups.pop(authorization, None))
+            self._lookups[key] = lookup
+            lookup.add_done_callback(lambda _: self._lookups.pop(key, None))
         caller = await asyncio.shield(lookup)
         if len(self._callers) > 10_000:
             self._callers.clear()
-        self._callers[authorization] = (time.monotonic() + AUTH_CACHE_SECONDS, caller)
+        self._callers[authorization] = (time.monotonic() + AUTH_CACHE_SECONDS, caller, stamp)
         return caller
 
     def writer(self) -> EventWriter:
@@ -199,6 +204,43 @@ def _validate(items: list) -> tuple[list[dict], list[dict] | None]:
         except ValidationError as exc:
             errors.append(exc.detail)
     return validated, errors if any(errors) else None
+
+
+def credential_query(authorization: bytes) -> tuple[str, list]:
+    """SQL reading the row(s) a cached decision about `authorization` depends on: one row or none."""
+    from incidents.models import Integration
+
+    parts = authorization.decode("latin-1").split()
+    if len(parts) != 2 or "\x00" in parts[1]:
+        return "SELECT NULL WHERE FALSE", []  # malformed: refused by the resolution, no row to watch
+    scheme, key = parts[0].lower(), parts[1]
+    if scheme == "bearer":
+        return _integration_sql(), [Integration.hash_key(key)]
+    return _token_sql(), [key]
+
+
+@functools.cache
+def _integration_sql() -> str:
+    from incidents.models import Integration
+
+    return f"SELECT id, kind, enabled FROM {Integration._meta.db_table} WHERE key_hash = %s"  # noqa: S608
+
+
+@functools.cache
+def _token_sql() -> str:
+    """The token's user, its flags, groups and own permissions: what the permission check reads."""
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    user = get_user_model()
+    groups = user.groups.through._meta.db_table
+    perms = user.user_permissions.through._meta.db_table
+    return (
+        f"SELECT u.id, u.is_active, u.is_superuser, "  # noqa: S608 - names from the models
+        f"ARRAY(SELECT group_id FROM {groups} WHERE user_id = u.id ORDER BY group_id), "
+        f"ARRAY(SELECT permission_id FROM {perms} WHERE user_id = u.id ORDER BY permission_id) "
+        f"FROM {Token._meta.db_table} t JOIN {user._meta.db_table} u ON u.id = t.user_id WHERE t.key = %s"
+    )
 
 
 def _resolve_caller(authorization: str) -> Caller:
@@ -245,6 +287,18 @@ class EventWriter:
         columns = ", ".join(Event._meta.get_field(name).column for name in COLUMNS)
         self._sql_head = f"INSERT INTO {table} ({columns}) VALUES "  # noqa: S608 - names from the model
         self._row = "(" + ", ".join(["%s"] * len(COLUMNS)) + ")"
+
+    async def fetch_one(self, sql: str, params: list) -> tuple | None:
+        """One row of a read on the ingestion pool (without a thread hop), or None."""
+        if self._down is not None and time.monotonic() < self._down[0]:
+            raise self._down[1]
+        pool = await self._open_pool()
+        async with pool.connection() as conn:
+            cursor = await conn.execute(sql, params)
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        return tuple(tuple(value) if isinstance(value, list) else value for value in row)  # hashable
 
     async def insert(self, events: list[Event]) -> list[int]:
         future = asyncio.get_running_loop().create_future()
@@ -319,6 +373,7 @@ class EventWriter:
                 max_size=2,
                 timeout=pool_options.get("timeout", 3.0),
                 check=AsyncConnectionPool.check_connection,
+                configure=_autocommit,
                 open=False,
                 name="opsassist-ingest",
             )
@@ -332,6 +387,11 @@ class EventWriter:
             await self._pool.close()
 
 
+async def _autocommit(conn) -> None:
+    """A credential read is one round trip; writes open their transaction explicitly (conn.transaction())."""
+    await conn.set_autocommit(True)
+
+
 def _settle(batch, ids=None, error=None) -> None:
     for _, future in batch:
         if future.done():  # the client went away
@@ -340,10 +400,6 @@ def _settle(batch, ids=None, error=None) -> None:
             future.set_exception(error)
         else:
             future.set_result(ids)
-
-
-def _reject_constant(name: str):
-    raise ValueError(f"Invalid JSON constant: {name}")  # NaN / Infinity, as DRF's parser refuses
 
 
 async def _read_body(receive) -> bytes:

@@ -27,3 +27,9 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("opsassist.page_urls")),
 ]
+
+# Errors on API paths answer JSON like the API itself; pages keep Django's HTML.
+handler400 = "opsassist.lib.exceptions.bad_request"
+handler403 = "opsassist.lib.exceptions.permission_denied"
+handler404 = "opsassist.lib.exceptions.page_not_found"
+handler500 = "opsassist.lib.exceptions.server_error"

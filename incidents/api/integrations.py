@@ -6,9 +6,10 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from datetime import datetime
+from contextlib import contextmanager
+from datetime import UTC, datetime
 
-from django.utils.dateparse import parse_datetime
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -16,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from incidents import alerts
+from incidents.api.serializers import parse_ingest_time, parse_time
 from incidents.auth import CanIngest, integration_for_key, integration_of
 from incidents.choices import AlertStatus, normalize_severity
 from incidents.models import Alert, Integration
@@ -24,11 +26,33 @@ from incidents.throttles import IngestThrottle
 DEFAULT_SEVERITY = "high"
 
 
-def _when(value) -> datetime | None:
-    """Alertmanager's zero time (0001-01-01…) means 'no end'."""
-    if not value or str(value).startswith("0001-"):
-        return None
-    return parse_datetime(str(value))
+MAX_KEY = 255  # Incident.source_key, Alert.fingerprint and Alert.service are varchar(255)
+TOO_LONG = f"Ensure this field has no more than {MAX_KEY} characters."
+
+
+def _is_zero_time(text: str) -> bool:
+    """Go's zero time (0001-01-01T00:00:00Z), which Alertmanager sends for 'not set'."""
+    return text.startswith("0001-")
+
+
+def incident_key(prefix: str, key: str) -> str:
+    """`prefix:key` as an incident's source_key; a key too long for the column is kept by its hash."""
+    full = f"{prefix}:{key}"
+    return full if len(full) <= MAX_KEY else f"{prefix}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
+
+
+def _service_label(labels: dict) -> tuple[str, str]:
+    """(label name, value) of the label that names the service: `service`, else `job`."""
+    for name in ("service", "job"):
+        if labels.get(name):
+            return name, labels[name]
+    return "", ""
+
+
+def _check_service_label(labels: dict) -> None:
+    name, value = _service_label(labels)
+    if len(value) > MAX_KEY:
+        raise serializers.ValidationError({name: [TOO_LONG]})
 
 
 def _actor(request) -> str:
@@ -40,19 +64,58 @@ def _actor(request) -> str:
 
 
 class AlertmanagerAlertSerializer(serializers.Serializer):
+    """One alert. `startsAt` and `endsAt` come out as datetimes (UTC) or None ("not set")."""
+
     status = serializers.ChoiceField(choices=AlertStatus.values)
     labels = serializers.DictField(child=serializers.CharField(allow_blank=True))
     annotations = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False, default=dict)
     startsAt = serializers.CharField(required=False, allow_blank=True, default="")  # noqa: N815 - Alertmanager's names
     endsAt = serializers.CharField(required=False, allow_blank=True, default="")  # noqa: N815
     generatorURL = serializers.CharField(required=False, allow_blank=True, default="")  # noqa: N815
-    fingerprint = serializers.CharField(required=False, allow_blank=True, default="")
+    fingerprint = serializers.CharField(required=False, allow_blank=True, default="", max_length=MAX_KEY)
+
+    def validate_startsAt(self, value: str) -> datetime | None:  # noqa: N802 - DRF's validate_<field>
+        # An alert firing for years (a watchdog) is normal: only the accepted range bounds it.
+        return None if not value or _is_zero_time(value) else parse_ingest_time(value)
 
     def validate(self, attrs):
-        for name in ("startsAt", "endsAt"):
-            if attrs[name] and not attrs[name].startswith("0001-") and parse_datetime(attrs[name]) is None:
-                raise serializers.ValidationError({name: ["Not an RFC 3339 time."]})
+        with _errors_under("labels"):
+            _check_service_label(attrs["labels"])
+        with _errors_under("endsAt"):
+            attrs["endsAt"] = _ends_at(attrs["status"], attrs["endsAt"])
         return attrs
+
+
+@contextmanager
+def _errors_under(name: str):
+    """Validation errors raised inside, reported under the field `name`."""
+    try:
+        yield
+    except serializers.ValidationError as exc:
+        raise serializers.ValidationError({name: exc.detail}) from None
+
+
+def _ends_at(alert_status: str, text: str) -> datetime | None:
+    """When the alert ended. Only a resolved alert has ended: on a firing one Alertmanager sends the
+    zero time or a time in the future (when it would expire unless renewed), both meaning "not ended"."""
+    if not text or _is_zero_time(text):
+        return None
+    if alert_status == AlertStatus.RESOLVED:
+        return parse_ingest_time(text)
+    try:
+        parse_ingest_time(text)
+    except serializers.ValidationError:
+        when = parse_time(text)
+        if when is None or not _after_now(when):
+            raise
+    return None
+
+
+def _after_now(when: datetime) -> bool:
+    try:
+        return (when if timezone.is_aware(when) else when.replace(tzinfo=UTC)).astimezone(UTC) > timezone.now()
+    except OverflowError:  # past year 9999 once in UTC
+        return True
 
 
 class AlertmanagerWebhookSerializer(serializers.Serializer):
@@ -61,8 +124,14 @@ class AlertmanagerWebhookSerializer(serializers.Serializer):
     version = serializers.CharField(required=False, default="4")
     groupKey = serializers.CharField(required=False, allow_blank=True, default="")  # noqa: N815
     status = serializers.ChoiceField(choices=AlertStatus.values, required=False)
-    commonLabels = serializers.DictField(required=False, default=dict)  # noqa: N815
+    commonLabels = serializers.DictField(  # noqa: N815
+        child=serializers.CharField(allow_blank=True), required=False, default=dict
+    )
     alerts = AlertmanagerAlertSerializer(many=True, allow_empty=False)
+
+    def validate_commonLabels(self, value: dict) -> dict:  # noqa: N802 - DRF's validate_<field>
+        _check_service_label(value)
+        return value
 
 
 class _AlertIngestView(APIView):
@@ -87,24 +156,18 @@ class AlertmanagerWebhookView(_AlertIngestView):
         integration = integration_of(request)
         per_alert = integration is not None and integration.grouping == Integration.Grouping.ALERT
         fallback = (integration.service if integration else "") or "alertmanager"
-        common = body["commonLabels"]
-        group_service = common.get("service") or common.get("job") or ""
-        actor = _actor(request)
-        incident_ids = []
+        group_service = _service_label(body["commonLabels"])[1]
+        batch = []
         for item in body["alerts"]:
             alert = self._alert(item, fallback)
             if not per_alert and body["groupKey"]:
                 alert.incident_service = group_service or alert.service
                 key = "am:" + hashlib.sha256(body["groupKey"].encode()).hexdigest()[:40]
             else:
-                key = "am:" + alert.fingerprint
-            if alert.status == AlertStatus.FIRING:
-                incident_ids.append(alerts.do_fire(alert, incident_key=key, actor=actor)[1].pk)
-            else:
-                row = alerts.do_resolve_alert(alert, actor=actor)
-                if row.incident_id:
-                    incident_ids.append(row.incident_id)
-        return Response({"status": "success", "processed": len(body["alerts"]), "incidents": sorted(set(incident_ids))})
+                key = incident_key("am", alert.fingerprint)
+            batch.append((alert, key))
+        incident_ids = alerts.do_ingest(batch, actor=_actor(request))
+        return Response({"status": "success", "processed": len(batch), "incidents": sorted(incident_ids)})
 
     def _alert(self, item: dict, fallback_service: str) -> alerts.AlertIn:
         labels, annotations = item["labels"], item["annotations"]
@@ -114,9 +177,9 @@ class AlertmanagerWebhookView(_AlertIngestView):
         summary = annotations.get("summary") or annotations.get("description") or labels.get("alertname") or fingerprint
         return alerts.AlertIn(
             source="alertmanager", fingerprint=fingerprint, status=item["status"],
-            service=labels.get("service") or labels.get("job") or fallback_service,
+            service=_service_label(labels)[1] or fallback_service,
             severity=normalize_severity(labels.get("severity", "")) or DEFAULT_SEVERITY, summary=summary,
-            labels=labels, annotations=annotations, starts_at=_when(item["startsAt"]), ends_at=_when(item["endsAt"]),
+            labels=labels, annotations=annotations, starts_at=item["startsAt"], ends_at=item["endsAt"],
             generator_url=item["generatorURL"],
         )  # fmt: skip
 
@@ -144,19 +207,32 @@ def pagerduty_errors(body) -> list[str]:
         errors.append(f"'dedup_key' is required to {action_name}.")
     if action_name == "trigger":
         payload = body.get("payload")
-        if not isinstance(payload, dict):
-            errors.append("'payload' is missing or not an object.")
-        else:
-            for name in ("summary", "source"):
-                if not isinstance(payload.get(name), str) or not payload[name].strip():
-                    errors.append(f"'payload.{name}' is missing or blank.")
-            if isinstance(payload.get("summary"), str) and len(payload["summary"]) > 1024:
-                errors.append("'payload.summary' is longer than 1024 characters.")
-            if payload.get("severity") not in PD_SEVERITIES:
-                errors.append("'payload.severity' must be one of critical, error, warning, info.")
-            for name in ("component", "group", "class"):
-                if payload.get(name) is not None and not isinstance(payload.get(name), str):
-                    errors.append(f"'payload.{name}' must be a string.")
+        errors += (
+            _pd_payload_errors(payload) if isinstance(payload, dict) else ["'payload' is missing or not an object."]
+        )
+    return errors
+
+
+def _pd_payload_errors(payload: dict) -> list[str]:
+    errors = []
+    for name in ("summary", "source"):
+        if not isinstance(payload.get(name), str) or not payload[name].strip():
+            errors.append(f"'payload.{name}' is missing or blank.")
+    if isinstance(payload.get("summary"), str) and len(payload["summary"]) > 1024:
+        errors.append("'payload.summary' is longer than 1024 characters.")
+    if payload.get("severity") not in PD_SEVERITIES:
+        errors.append("'payload.severity' must be one of critical, error, warning, info.")
+    for name in ("source", "component", "group", "class"):
+        value = payload.get(name)
+        if name != "source" and value is not None and not isinstance(value, str):
+            errors.append(f"'payload.{name}' must be a string.")
+        elif isinstance(value, str) and len(value) > MAX_KEY:
+            errors.append(f"'payload.{name}' is longer than {MAX_KEY} characters.")
+    if payload.get("timestamp") not in (None, ""):
+        try:
+            parse_ingest_time(payload["timestamp"])
+        except serializers.ValidationError as exc:
+            errors.append(f"'payload.timestamp': {' '.join(str(m) for m in exc.detail)}")
     return errors
 
 
@@ -189,7 +265,8 @@ class PagerDutyEventsView(APIView):
         actor = f"integration:{integration.name}" if integration else request.user.username
         action_name = body["event_action"]
         if action_name == "trigger":
-            alerts.do_fire(self._alert(body, dedup_key, integration), incident_key=f"pd:{dedup_key}", actor=actor)
+            alert = self._alert(body, dedup_key, integration)
+            alerts.do_fire(alert, incident_key=incident_key("pd", dedup_key), actor=actor)
         elif action_name == "acknowledge":
             alerts.do_acknowledge_alert("pagerduty", dedup_key, actor=actor)
         else:
@@ -220,8 +297,8 @@ class PagerDutyEventsView(APIView):
             severity=PD_SEVERITIES[payload["severity"]], summary=payload["summary"],
             labels={k: str(payload[k]) for k in ("source", "component", "group", "class") if payload.get(k)},
             annotations={"custom_details": json.dumps(details)} if details is not None else {},
-            starts_at=_when(payload.get("timestamp")), host=payload["source"][:255],
-            component=(payload.get("component") or "")[:255],
+            starts_at=parse_ingest_time(payload["timestamp"]) if payload.get("timestamp") else None,
+            host=payload["source"], component=payload.get("component") or "",
         )  # fmt: skip
 
     @staticmethod
@@ -266,7 +343,9 @@ class GenericAlertView(_AlertIngestView):
             severity=body["severity"], summary=body["summary"], labels=body["labels"], annotations=body["annotations"],
         )  # fmt: skip
         if alert.status == AlertStatus.FIRING:
-            incident_id = alerts.do_fire(alert, incident_key=f"generic:{dedup_key}", actor=_actor(request))[1].pk
+            incident_id = alerts.do_fire(alert, incident_key=incident_key("generic", dedup_key), actor=_actor(request))[
+                1
+            ].pk
         else:
             incident_id = alerts.do_resolve_alert(alert, actor=_actor(request)).incident_id
         return Response({"status": "success", "dedup_key": dedup_key, "incident_id": incident_id},

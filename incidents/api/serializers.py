@@ -2,13 +2,62 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
 from incidents.choices import Level, Severity, normalize_severity, normalize_status
 from incidents.models import Alert, Event, Incident, Note, TimelineEntry
 
 MAX_BATCH = 1000
+# Every time accepted on an ingestion path lies in [EARLIEST, now + AHEAD] (UTC): a year-10000 time
+# stored once breaks every page and list that shows it, and a far-future one never ages out.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+AHEAD = timedelta(days=1)
+OUT_OF_RANGE = "Must lie between 2000-01-01T00:00:00Z and one day from now (UTC, after its offset)."
+NOT_A_TIME = "Not an ISO 8601 / RFC 3339 time."
+
+
+def check_ingest_time(when: datetime, now: datetime | None = None) -> datetime:
+    """`when` in UTC, or ValidationError when it lies outside the accepted range."""
+    try:
+        when = when.astimezone(UTC) if timezone.is_aware(when) else when.replace(tzinfo=UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-05:00 is in year 10000 once in UTC
+        raise serializers.ValidationError(OUT_OF_RANGE) from None
+    if not EARLIEST <= when <= (now or timezone.now()) + AHEAD:
+        raise serializers.ValidationError(OUT_OF_RANGE)
+    return when
+
+
+def parse_time(text) -> datetime | None:
+    """A sender's ISO 8601 time as given (any offset, or naive), or None when it is not one."""
+    try:
+        return parse_datetime(text) if isinstance(text, str) else None
+    except ValueError:  # well-formed but impossible, e.g. month 13
+        return None
+
+
+def parse_ingest_time(text, now: datetime | None = None) -> datetime:
+    """A sender's time string in UTC, or ValidationError saying why it is refused."""
+    when = parse_time(text)
+    if when is None:
+        raise serializers.ValidationError(NOT_A_TIME)
+    return check_ingest_time(when, now)
+
+
+class IngestTimeField(serializers.DateTimeField):
+    """An ISO 8601 time a sender gives, within [2000-01-01, now + 1 day] UTC."""
+
+    def to_internal_value(self, value):
+        try:
+            when = super().to_internal_value(value)
+        except serializers.ValidationError as exc:
+            if exc.get_codes() == ["overflow"]:
+                raise serializers.ValidationError(OUT_OF_RANGE) from None
+            raise
+        return check_ingest_time(when)
 
 
 class IncidentSerializer(serializers.ModelSerializer):
@@ -40,7 +89,7 @@ class EventSerializer(serializers.ModelSerializer):
     service = serializers.CharField(min_length=1, max_length=255, trim_whitespace=False)
     level = serializers.CharField()
     message = serializers.CharField(min_length=1, max_length=10_000, trim_whitespace=False)
-    timestamp = serializers.DateTimeField(required=False)
+    timestamp = IngestTimeField(required=False)
     host = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
     attributes = serializers.DictField(required=False, default=dict)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db import transaction
 from django.db.models import Prefetch
@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from incidents import analytics, services
 from incidents.api.filters import EventFilterSet, IncidentFilterSet
 from incidents.api.serializers import (
+    EARLIEST,
     MAX_BATCH,
     EventSerializer,
     IncidentCreateSerializer,
@@ -32,6 +33,7 @@ from incidents.models import Event, Incident, Note, TimelineEntry
 from incidents.throttles import IngestThrottle
 
 DEFAULT_WINDOW = timedelta(days=30)
+LATEST_WINDOW_END = datetime(3000, 1, 1, tzinfo=UTC)
 
 
 class IncidentViewSet(
@@ -132,6 +134,13 @@ class IncidentViewSet(
 class _WindowParams(serializers.Serializer):
     since = serializers.DateTimeField(required=False)
     until = serializers.DateTimeField(required=False)
+
+    def validate(self, attrs):
+        # No incident predates EARLIEST; and a window's arithmetic must stay inside datetime's range.
+        for name, value in attrs.items():
+            if not EARLIEST <= value < LATEST_WINDOW_END:
+                raise ValidationError({name: ["Must lie between 2000-01-01 and 3000-01-01."]})
+        return attrs
 
 
 class EventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):

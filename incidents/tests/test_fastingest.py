@@ -178,3 +178,91 @@ def test_concurrent_requests_with_a_new_credential_share_one_lookup(app, token_h
     responses = _run(app, [(token_header, event)] * 12)
     assert [r.status_code for r in responses] == [201] * 12
     assert len(calls) == 1
+
+
+RAW_BAD = [
+    b'{"service": "api", "level": "INFO", "message": "one", "message": "two"}',
+    b'{"service": "api", "level": "INFO", "message": "m", "attributes": ' + b'{"a": ' * 70 + b"1" + b"}" * 71,
+    b"[" * 100_000 + b"]" * 100_000,
+    b'{"service": "api", "level": "INFO", "message": "m", "timestamp": "9999-12-31T23:59:59-05:00"}',
+    b'{"service": "api", "level": "INFO", "message": "m", "timestamp": "1999-12-31T23:59:59Z"}',
+    b'[{"service": "api", "level": "INFO", "message": "m", "timestamp": "2999-01-01T00:00:00Z"}]',
+]
+
+
+@pytest.mark.parametrize("raw", RAW_BAD, ids=range(len(RAW_BAD)))
+def test_deep_ambiguous_and_out_of_range_bodies_are_refused_like_the_drf_view(app, token_header, responder_api, raw):
+    fast = _run(app, [(token_header, raw)])[0]
+    slow = responder_api.post("/api/v1/events", raw, content_type="application/json")
+    assert fast.status_code == slow.status_code == 400
+    assert fast.json() == slow.json()
+    assert Event.objects.count() == 0
+
+
+def test_a_rotated_integration_key_stops_working_at_once_on_the_fast_path(api):
+    """Two fast-path instances (as in two web processes) both knew the old key; neither accepts it after
+    the rotation, without waiting for anything to expire."""
+    from opsassist.asgi import django_asgi_app
+
+    created = api.post("/api/v1/integrations", {"name": "node-agent", "kind": "generic"}, format="json").json()
+    old = {"authorization": f"Bearer {created['key']}"}
+    event = {"service": "api", "level": "INFO", "message": "m"}
+    first, second = FastIngest(django_asgi_app), FastIngest(django_asgi_app)
+    assert [_run(app, [(old, event)])[0].status_code for app in (first, second)] == [201, 201]
+
+    rotated = api.post(f"/api/v1/integrations/{created['id']}/rotate").json()
+    new = {"authorization": f"Bearer {rotated['key']}"}
+    for app in (first, second):
+        refused, accepted = _run(app, [(old, event), (new, event)])
+        assert (refused.status_code, accepted.status_code) == (401, 201)
+
+    api.patch(f"/api/v1/integrations/{created['id']}", {"enabled": False}, format="json")
+    assert [_run(app, [(new, event)])[0].status_code for app in (first, second)] == [401, 401]
+    assert Event.objects.count() == 4
+
+
+def test_a_deleted_token_stops_working_at_once(responder):
+    """On the fast path of two instances and on the DRF view alike; a deactivated user's token too."""
+    from rest_framework.test import APIClient
+
+    from opsassist.asgi import django_asgi_app
+
+    token = Token.objects.create(user=responder)
+    header = {"authorization": f"Token {token.key}"}
+    drf = APIClient(HTTP_AUTHORIZATION=f"Token {token.key}")
+    event = {"service": "api", "level": "INFO", "message": "m"}
+    first, second = FastIngest(django_asgi_app), FastIngest(django_asgi_app)
+    assert [_run(app, [(header, event)])[0].status_code for app in (first, second)] == [201, 201]
+
+    token.delete()
+    assert [_run(app, [(header, event)])[0].status_code for app in (first, second)] == [401, 401]
+    assert drf.post("/api/v1/events", event, format="json").status_code == 401
+
+    token = Token.objects.create(user=responder)
+    header = {"authorization": f"Token {token.key}"}
+    assert [_run(app, [(header, event)])[0].status_code for app in (first, second)] == [201, 201]
+    type(responder).objects.filter(pk=responder.pk).update(is_active=False)
+    assert [_run(app, [(header, event)])[0].status_code for app in (first, second)] == [401, 401]
+
+
+def test_a_user_removed_from_a_group_loses_ingestion_at_once(responder, token_header):
+    from opsassist.asgi import django_asgi_app
+
+    event = {"service": "api", "level": "INFO", "message": "m"}
+    app = FastIngest(django_asgi_app)
+    assert _run(app, [(token_header, event)])[0].status_code == 201
+    responder.groups.clear()
+    assert _run(app, [(token_header, event)])[0].status_code == 403
+
+
+def test_an_unchanged_credential_is_not_resolved_again(app, token_header, monkeypatch):
+    """Revocation costs one indexed read per request, not a full authentication."""
+    from incidents import fastingest
+
+    calls = []
+    real = fastingest._resolve_caller
+    monkeypatch.setattr(fastingest, "_resolve_caller", lambda header: calls.append(header) or real(header))
+    event = {"service": "api", "level": "INFO", "message": "m"}
+    for _ in range(3):
+        assert _run(app, [(token_header, event)])[0].status_code == 201
+    assert len(calls) == 1

@@ -1,6 +1,11 @@
-"""One error shape for the whole API: {"detail": ..., "errors": {field: [messages]}}."""
+"""One error shape for the whole API: {"detail": ..., "errors": {field: [messages]}}; and Django's error
+handlers, which answer that shape on API paths and the usual pages elsewhere."""
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError, DataError, IntegrityError, OperationalError
+from django.http import JsonResponse
+from django.views import defaults
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -23,8 +28,12 @@ def exception_handler(exc, context):
     # Safety nets for what validation should have caught: a clear 4xx, never a 500.
     if isinstance(exc, IntegrityError):
         return Response({"detail": "Conflicts with an existing record."}, status=status.HTTP_409_CONFLICT)
-    if isinstance(exc, DataError):
-        return Response({"detail": f"Invalid input: {str(exc).splitlines()[0]}"}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, DataError):  # the database's own text names internals (types, columns): not echoed
+        return Response(
+            {"detail": "Invalid input: a value does not fit its field."}, status=status.HTTP_400_BAD_REQUEST
+        )
+    if isinstance(exc, RequestDataTooBig):
+        return Response(too_large_body(), status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, ServiceError):
         body = {"detail": exc.message}
         if exc.field:
@@ -73,3 +82,42 @@ def flatten_errors(data, prefix: str = "") -> dict[str, list[str]]:
 def _is_unavailable(exc) -> bool:
     text = str(exc).lower()
     return any(word in text for word in ("connection", "could not connect", "timeout", "terminat"))
+
+
+def too_large_body() -> dict:
+    return {"detail": f"Request body over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."}
+
+
+# --- Django's handler400/403/404/500: JSON on API paths ------------------------------------------------
+
+JSON_PREFIXES = ("/api/", "/integrations/")
+
+
+def _wants_json(request) -> bool:
+    return request.path.startswith(JSON_PREFIXES)
+
+
+def bad_request(request, exception=None):
+    if not _wants_json(request):
+        return defaults.bad_request(request, exception)
+    if isinstance(exception, RequestDataTooBig):
+        return JsonResponse(too_large_body(), status=413)
+    return JsonResponse({"detail": "Bad request."}, status=400)
+
+
+def permission_denied(request, exception=None):
+    if not _wants_json(request):
+        return defaults.permission_denied(request, exception)
+    return JsonResponse({"detail": "You do not have permission to perform this action."}, status=403)
+
+
+def page_not_found(request, exception=None):
+    if not _wants_json(request):
+        return defaults.page_not_found(request, exception)
+    return JsonResponse({"detail": "Not found."}, status=404)
+
+
+def server_error(request):
+    if not _wants_json(request):
+        return defaults.server_error(request)
+    return JsonResponse({"detail": "Internal server error."}, status=500)

@@ -1,29 +1,122 @@
-"""PostgreSQL cannot store U+0000 in text or JSON: requests carrying it are refused with a 400 up front
-(JSON bodies in the parser, query strings in the middleware) instead of failing in the database."""
+"""Strict JSON for every request body, and U+0000 kept out of the database.
 
+`loads` is the one JSON reader of request bodies (the DRF parser and the event-loop ingestion path both
+call it). It refuses, with a message naming the problem:
+- U+0000 anywhere (PostgreSQL cannot store it in text or JSON);
+- a key twice in one object (senders disagree on which one wins, so neither is guessed);
+- nesting deeper than MAX_DEPTH (deep documents overflow the stack of whatever walks them later);
+- NaN / Infinity, as DRF's own parser does.
+Query strings carrying U+0000 are refused in the middleware.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
 from django.http import JsonResponse
-from rest_framework import parsers
-from rest_framework.exceptions import ParseError
+from rest_framework import parsers, status
+from rest_framework.exceptions import APIException, ParseError
 
 MESSAGE = "Null characters (U+0000) are not allowed."
+MAX_DEPTH = 64
+
+
+class InvalidJSON(ValueError):
+    """A body that is not acceptable JSON; the message says why."""
+
+
+class RequestTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "request_too_large"
+
+    def __init__(self, limit: int):
+        super().__init__(f"Request body over {limit} bytes.")
+
+
+def _unique_pairs(pairs: list) -> dict:
+    seen = {}
+    for key, value in pairs:
+        if key in seen:
+            raise InvalidJSON(f"Duplicate key {json.dumps(key)[:80]} in a JSON object.")
+        seen[key] = value
+    return seen
+
+
+def _reject_constant(name: str):
+    raise InvalidJSON(f"Invalid JSON constant: {name}")
+
+
+def check_value(value) -> None:
+    """Depth and NUL checks over a parsed document, iteratively (no recursion to overflow)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise InvalidJSON(MESSAGE)
+            continue
+        if not isinstance(item, (dict, list)):
+            continue
+        if depth > MAX_DEPTH:
+            raise InvalidJSON(f"JSON nested deeper than {MAX_DEPTH} levels.")
+        if isinstance(item, dict):
+            stack.extend((key, depth) for key in item)
+            stack.extend((child, depth + 1) for child in item.values())
+        else:
+            stack.extend((child, depth + 1) for child in item)
+
+
+def loads(raw: bytes | str):
+    """The parsed body, or InvalidJSON naming what is wrong."""
+    try:
+        value = json.loads(raw, object_pairs_hook=_unique_pairs, parse_constant=_reject_constant)
+    except RecursionError:  # nested far beyond MAX_DEPTH: the parser gave up before we could count
+        raise InvalidJSON(f"JSON nested deeper than {MAX_DEPTH} levels.") from None
+    except InvalidJSON:
+        raise
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        raise InvalidJSON(f"JSON parse error - {exc}") from None
+    check_value(value)
+    return value
 
 
 def has_nul(value) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(has_nul(k) or has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(has_nul(v) for v in value)
+    """Whether U+0000 is in a string, or in any key or string inside lists and dicts."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str) and "\x00" in item:
+            return True
+        if isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
     return False
 
 
+def read_limited(stream, limit: int) -> bytes:
+    """At most `limit` bytes of the body; RequestTooLarge past it (whether or not Content-Length said so)."""
+    raw = stream.read(limit + 1) if stream is not None else b""
+    if len(raw) > limit:
+        raise RequestTooLarge(limit)
+    return raw
+
+
 class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, reading through `loads` and refusing bodies over DATA_UPLOAD_MAX_MEMORY_SIZE."""
+
     def parse(self, stream, media_type=None, parser_context=None):
-        data = super().parse(stream, media_type, parser_context)
-        if has_nul(data):
-            raise ParseError(MESSAGE)
-        return data
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        raw = read_limited(stream, limit) if limit is not None else (stream.read() if stream else b"")
+        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
+        try:
+            return loads(raw.decode(encoding))
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise ParseError(f"JSON parse error - {exc}") from None
+        except InvalidJSON as exc:
+            raise ParseError(str(exc)) from None
 
 
 class RejectNulMiddleware:
