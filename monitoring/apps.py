@@ -6,6 +6,6 @@ class MonitoringConfig(AppConfig):
 
     def ready(self):
         from incidents.analytics import EXTRA_SECTIONS
-        from monitoring.services import monitor_availability
+        from monitoring.queries import monitor_availability
 
         EXTRA_SECTIONS["monitors"] = monitor_availability

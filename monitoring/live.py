@@ -3,6 +3,8 @@
 from django.db import transaction
 
 from incidents.consumers import LIVE_GROUP
+from monitoring.api.serializers import MonitorSerializer
+from monitoring.models import Monitor
 from opsassist.lib.live import group_send
 
 
@@ -11,9 +13,6 @@ def broadcast_monitor_on_commit(monitor_id: int) -> None:
 
 
 def broadcast_monitor(monitor_id: int) -> None:
-    from monitoring.api.serializers import MonitorSerializer
-    from monitoring.models import Monitor
-
     monitor = Monitor.objects.filter(pk=monitor_id).first()
     if monitor is not None:
         group_send(LIVE_GROUP, {"type": "monitor.updated", "monitor": MonitorSerializer(monitor).data})

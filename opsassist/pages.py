@@ -20,7 +20,7 @@ from incidents.choices import UNRESOLVED, Severity, Source, Status
 from incidents.models import Incident
 from monitoring.api.serializers import MonitorSerializer
 from monitoring.models import CheckResult, Monitor
-from monitoring.services import availability, open_incident_ids
+from monitoring.queries import availability, open_incident_ids
 from oncall.models import Team
 from oncall.schedule import next_shifts
 from oncall.services import on_call_for_team

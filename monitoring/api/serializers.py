@@ -5,6 +5,7 @@ from rest_framework.exceptions import PermissionDenied
 
 from monitoring.checkers import KINDS, checker_class
 from monitoring.models import CheckResult, Host, Monitor
+from monitoring.queries import availability, open_incident_ids
 from opsassist.lib import outbound
 
 ADMIN_ONLY = {"drills_allowed": "Only an admin can set drills_allowed."}
@@ -41,15 +42,11 @@ class MonitorSerializer(serializers.ModelSerializer):
     def get_open_incident_id(self, monitor: Monitor) -> int | None:
         if "open_incidents" in self.context:
             return self.context["open_incidents"].get(monitor.pk)
-        from monitoring.services import open_incident_ids
-
         return open_incident_ids([monitor]).get(monitor.pk)
 
     def get_availability(self, monitor: Monitor) -> dict:
         if "availability" in self.context:
             return self.context["availability"].get(monitor.pk, {})
-        from monitoring.services import availability
-
         return availability([monitor.pk]).get(monitor.pk, {})
 
 

@@ -6,7 +6,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from monitoring import drills, heartbeats, services
+from monitoring import drills, heartbeats, queries, services
 from monitoring.api.serializers import (
     CheckResultSerializer,
     DrillSerializer,
@@ -32,8 +32,8 @@ class MonitorViewSet(viewsets.ModelViewSet):
         monitors = list(self.filter_queryset(self.get_queryset()))
         context = {
             **self.get_serializer_context(),
-            "open_incidents": services.open_incident_ids(monitors),
-            "availability": services.availability([m.pk for m in monitors]),
+            "open_incidents": queries.open_incident_ids(monitors),
+            "availability": queries.availability([m.pk for m in monitors]),
         }
         return Response(MonitorSerializer(monitors, many=True, context=context).data)
 

@@ -5,7 +5,8 @@ from django.utils import timezone
 
 from monitoring import tasks
 from monitoring.models import CheckResult, Monitor, MonitorRollup
-from monitoring.services import availability, claim_due, prune_results
+from monitoring.queries import availability
+from monitoring.services import claim_due, prune_results
 
 pytestmark = pytest.mark.django_db
 
