@@ -232,7 +232,7 @@ def do_execute(run_id: int) -> RemediationRun | None:
     result = _store_audit(run, result, started)
     verify_until = _in(settings.REMEDIATION_VERIFY_SECONDS)
     if not _claim(run, Status.EXECUTING, Status.VERIFYING, result=result, verify_until=verify_until,
-                  verify_attempts=0, deadline_at=verify_until + _verify_grace()):  # fmt: skip
+                  verify_attempts=0, deadline_at=verify_until + timedelta(seconds=_verify_grace())):  # fmt: skip
         return run  # the reaper failed it meanwhile
     _record(run, ACTOR, f"{run.action} done ({_facts(result)}); verifying with fresh health checks.")
     _enqueue("remediation.verify_run", run.pk, 0)

@@ -3,6 +3,20 @@
 from django.db import migrations, models
 
 
+def give_deliveries_in_flight_a_deadline(apps, schema_editor):
+    """Notifications already pending or sending get the default deadline (10 min), so the reaper recovers
+    the ones a dead worker left."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    Notification = apps.get_model("oncall", "Notification")
+    Notification.objects.filter(status__in=["pending", "sending"], deadline_at=None).update(
+        deadline_at=timezone.now() + timedelta(minutes=10)
+    )
+
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -20,4 +34,5 @@ class Migration(migrations.Migration):
             model_name='notification',
             index=models.Index(condition=models.Q(('status__in', ['pending', 'sending'])), fields=['deadline_at'], name='notification_stuck_idx'),
         ),
+        migrations.RunPython(give_deliveries_in_flight_a_deadline, migrations.RunPython.noop),
     ]

@@ -107,8 +107,10 @@ def run_argv(argv: list[str], timeout: float) -> tuple[int | None, str, bool]:
             process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        finally:  # also when the task's soft time limit interrupts the wait: never leave the command behind
+            if process.returncode is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
         return process.returncode, _tail(spool), timed_out
 
 

@@ -5,6 +5,22 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+def give_in_flight_runs_a_deadline(apps, schema_editor):
+    """Runs already in flight had no deadline, so a run a dead worker left would stay `verifying` forever:
+    approved/executing/verifying ones are due now (the reaper fails them, paging the on-call), undecided
+    proposals expire an hour after they were made."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    Run = apps.get_model("remediation", "RemediationRun")
+    now = timezone.now()
+    Run.objects.filter(status__in=["approved", "executing", "verifying"], deadline_at=None).update(deadline_at=now)
+    for run in Run.objects.filter(status="proposed", deadline_at=None):
+        Run.objects.filter(pk=run.pk).update(deadline_at=max(now, run.created_at + timedelta(hours=1)))
+
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -107,4 +123,5 @@ class Migration(migrations.Migration):
             model_name='actionpolicy',
             constraint=models.UniqueConstraint(fields=('monitor', 'action'), name='remediation_actionpolicy_one_per_action'),
         ),
+        migrations.RunPython(give_in_flight_runs_a_deadline, migrations.RunPython.noop),
     ]
