@@ -19,6 +19,16 @@ class ActionPolicyAdmin(admin.ModelAdmin):
     list_filter = ["action", "auto_approve", "allow_flushdb"]
     readonly_fields = ["set_by", "set_by_name", "created_at", "updated_at"]
 
+    # Only admins (remediation.manage_actionpolicy) write policies, here as in the API.
+    def has_add_permission(self, request):
+        return request.user.has_perm("remediation.manage_actionpolicy")
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.has_perm("remediation.manage_actionpolicy")
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.has_perm("remediation.manage_actionpolicy")
+
     def save_model(self, request, obj, form, change):
         from remediation.services import do_save_policy
 

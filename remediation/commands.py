@@ -21,6 +21,7 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 ANY_MONITOR = "*"
+OUTPUT_LIMIT = 4096  # bytes of a command's output kept on its run (the tail)
 ACTION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
 MAX_ARGS = 64
 MAX_ARG_LENGTH = 4096

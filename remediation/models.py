@@ -2,10 +2,22 @@
 policies that may approve an action without a human or allow a destructive option."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
-OUTPUT_LIMIT = 4096  # bytes of a command's output kept on the run (its tail)
+from remediation.actions import ACTIONS, action_class
+from remediation.commands import OUTPUT_LIMIT
+
+
+def policy_errors(monitor, action: str, allow_flushdb: bool) -> dict[str, str]:
+    """What is wrong with a policy for this monitor and action (the API and the admin both ask)."""
+    offered = ACTIONS.get(monitor.kind, {})
+    if action not in offered:
+        return {"action": f"{monitor.kind} monitors offer: {', '.join(offered) or 'none'}."}
+    if allow_flushdb and "allow_flushdb" not in action_class(monitor.kind, action).options:
+        return {"allow_flushdb": f"{action} has no FLUSHDB option."}
+    return {}
 
 
 class ActionPolicy(models.Model):
@@ -34,6 +46,12 @@ class ActionPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"policy {self.pk}: {self.action} on {self.monitor_id}"
+
+    def clean(self):
+        if self.monitor_id is not None:
+            errors = policy_errors(self.monitor, self.action, self.allow_flushdb)
+            if errors:
+                raise ValidationError(errors)
 
 
 class RemediationRun(models.Model):

@@ -286,7 +286,7 @@ def do_verify(run_id: int, attempt: int) -> RemediationRun | None:
     verification = {"passed": ok, "attempts": attempts, "metric": metric, "threshold": threshold}
     if ok:
         return _succeed(run, verification, outcome.health, metric, value, threshold)
-    if timezone.now() >= run.verify_until:
+    if run.verify_until is None or timezone.now() >= run.verify_until:
         error = f"verification failed: health {outcome.health}%, {metric} {value}"
         return _fail(run, Status.VERIFYING, error, verification=verification)
     RemediationRun.objects.filter(pk=run.pk, status=Status.VERIFYING).update(verification=verification)

@@ -9,8 +9,7 @@ import tempfile
 
 from django.conf import settings
 
-from remediation.commands import command_for
-from remediation.models import OUTPUT_LIMIT
+from remediation.commands import OUTPUT_LIMIT, command_for
 
 
 class ActionError(Exception):

@@ -4,8 +4,7 @@ from rest_framework import serializers
 
 from monitoring.models import Monitor
 from remediation import services
-from remediation.actions import ACTIONS, action_class
-from remediation.models import ActionPolicy, RemediationRun
+from remediation.models import ActionPolicy, RemediationRun, policy_errors
 
 ADMIN_PERMISSION = "remediation.manage_actionpolicy"
 
@@ -50,12 +49,10 @@ class ActionPolicySerializer(serializers.ModelSerializer):
     def validate(self, attrs):
         monitor = attrs.get("monitor", getattr(self.instance, "monitor", None))
         action = attrs.get("action", getattr(self.instance, "action", ""))
-        if action not in ACTIONS.get(monitor.kind, {}):
-            offered = ", ".join(ACTIONS.get(monitor.kind, {})) or "none"
-            raise serializers.ValidationError({"action": [f"{monitor.kind} monitors offer: {offered}."]})
         flushdb = attrs.get("allow_flushdb", getattr(self.instance, "allow_flushdb", False))
-        if flushdb and "allow_flushdb" not in action_class(monitor.kind, action).options:
-            raise serializers.ValidationError({"allow_flushdb": [f"{action} has no FLUSHDB option."]})
+        errors = policy_errors(monitor, action, flushdb)
+        if errors:
+            raise serializers.ValidationError({field: [message] for field, message in errors.items()})
         clash = ActionPolicy.objects.filter(monitor=monitor, action=action)
         if self.instance is not None:
             clash = clash.exclude(pk=self.instance.pk)
