@@ -3,6 +3,7 @@ call the model inside the request."""
 
 import json
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -160,3 +161,23 @@ def test_proposing_before_any_analysis_queues_one_and_answers_at_once(
     run = RemediationRun.objects.get(pk=answer.json()["id"])
     assert len(counting_claude) == 1 and run.action == "none" and run.status == "rejected"
     assert json.loads(counting_claude[0].content)["tools"][0]["name"] == "record_triage"
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"CELERY_VISIBILITY_TIMEOUT": "400"}, "CELERY_VISIBILITY_TIMEOUT"),
+        ({"CELERY_TASK_TIME_LIMIT": "60", "REMEDIATION_COMMAND_TIMEOUT_SECONDS": "120"}, "COMMAND_TIMEOUT"),
+        ({"REMEDIATION_COMMANDS": '{"restart_redis": "systemctl restart redis"}'}, "REMEDIATION_COMMANDS"),
+    ],
+)
+def test_settings_that_would_strand_or_endanger_work_stop_the_start(env, named, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    full_env = {**os.environ, "OPSASSIST_VAR_DIR": str(tmp_path), **env}
+    full_env.pop("DJANGO_SETTINGS_MODULE", None)
+    done = subprocess.run([sys.executable, "-c", "import opsassist.settings"], env=full_env, capture_output=True,
+                          text=True, timeout=60, cwd=Path(__file__).resolve().parents[2])  # fmt: skip
+    assert done.returncode != 0 and "ImproperlyConfigured" in done.stderr and named in done.stderr
