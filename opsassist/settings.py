@@ -355,6 +355,9 @@ if not 1 <= REMEDIATION_COMMAND_TIMEOUT_SECONDS < CELERY_TASK_SOFT_TIME_LIMIT:
     raise ImproperlyConfigured(
         f"REMEDIATION_COMMAND_TIMEOUT_SECONDS must be between 1 and {CELERY_TASK_SOFT_TIME_LIMIT - 1}."
     )
+# Each verification attempt is scheduled with this countdown: it must stay within what the broker holds.
+if not 0 < REMEDIATION_VERIFY_INTERVAL <= CELERY_LONGEST_COUNTDOWN_SECONDS:
+    raise ImproperlyConfigured(f"REMEDIATION_VERIFY_INTERVAL must be between 0 and {CELERY_LONGEST_COUNTDOWN_SECONDS}.")
 # 1: whoever proposed a run cannot approve it.
 REMEDIATION_TWO_PERSON = env_bool("REMEDIATION_TWO_PERSON", False)
 # A proposal nobody decided expires after this long, so a new one is accepted.
