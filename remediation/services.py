@@ -227,8 +227,10 @@ def do_execute(run_id: int) -> RemediationRun | None:
         _store_audit(run, exc.facts, started)
         return _fail(run, Status.EXECUTING, str(exc)[:1000])
     except Exception as exc:  # an unreachable target, a refused action: the run fails, the loop goes on
-        _store_audit(run, {}, started)
-        return _fail(run, Status.EXECUTING, _scrub(run, f"{type(exc).__name__}: {exc}")[:1000])
+        # The target's own text (a role name, a server message) goes to the admin-only output; everyone
+        # sees the error class.
+        _store_audit(run, {"output": f"{type(exc).__name__}: {exc}"}, started)
+        return _fail(run, Status.EXECUTING, f"{type(exc).__name__} (the details are in the run's output)")
     result = _store_audit(run, result, started)
     verify_until = _in(settings.REMEDIATION_VERIFY_SECONDS)
     if not _claim(run, Status.EXECUTING, Status.VERIFYING, result=result, verify_until=verify_until,

@@ -207,3 +207,17 @@ def test_a_command_for_an_action_that_runs_none_stops_the_start(settings):
     settings.REMEDIATION_COMMANDS = {"kill_idle_connections": {"*": ["true"]}}
     with pytest.raises(ImproperlyConfigured, match="kill_idle_connections"):
         check_registry_and_commands()
+
+
+def test_a_targets_own_error_text_reaches_admins_only(api, viewer_api, admin_user, postgres_url):
+    from monitoring.models import Monitor
+
+    target = postgres_url.rsplit("/", 1)[0] + "/no_such_database_here"
+    monitor = Monitor.objects.create(name="gone-db", kind="postgres", target=target)
+    run = RemediationRun.objects.create(incident=IncidentFactory(), monitor=monitor, action="kill_idle_connections",
+                                        proposed_by="rules", status="approved", decided_by=admin_user)  # fmt: skip
+    services.do_execute(run.pk)
+    seen_by_viewer = viewer_api.get(f"/api/v1/remediations/{run.pk}").json()
+    assert seen_by_viewer["status"] == "failed" and seen_by_viewer["output"] is None
+    assert "no_such_database_here" not in seen_by_viewer["error"] and "Error" in seen_by_viewer["error"]
+    assert "no_such_database_here" in api.get(f"/api/v1/remediations/{run.pk}").json()["output"]
