@@ -260,6 +260,9 @@ class Notification(models.Model):
     duration_ms = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
+    deadline_at = models.DateTimeField(
+        null=True, blank=True, help_text="pending/sending past this: the reaper re-queues or fails it"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -269,7 +272,13 @@ class Notification(models.Model):
                 fields=["incident", "event", "step", "round", "target"], name="oncall_notification_once"
             ),
         ]
-        indexes = [models.Index(fields=["kind", "status"], name="notification_kind_status_idx")]
+        indexes = [
+            models.Index(fields=["kind", "status"], name="notification_kind_status_idx"),
+            # Used by reap_notifications every 15 s: deliveries in flight past their deadline.
+            models.Index(
+                fields=["deadline_at"], condition=Q(status__in=["pending", "sending"]), name="notification_stuck_idx"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.event} → {self.target} ({self.status})"

@@ -79,12 +79,19 @@ def do_start_escalation(incident_id: int, now: datetime | None = None) -> Escala
         return None
     steps, repeat_count = _snapshot_steps(team)
     try:
+        # All or nothing: a worker that dies half-way leaves no escalation without its first step, so the
+        # redelivered task (acks_late) starts it again.
         with transaction.atomic():
             escalation = Escalation.objects.create(
                 incident=incident, team=team, steps=steps, repeat_count=repeat_count, started_at=now
             )
+            _begin(escalation, incident, team, steps, now)
     except IntegrityError:
         return Escalation.objects.get(incident=incident)  # a second run of the same task
+    return escalation
+
+
+def _begin(escalation: Escalation, incident: Incident, team: Team, steps: list[dict], now: datetime) -> None:
     on_call = on_call_for_team(team, now)
     if on_call is not None and incident.assigned_to_id is None:
         incident_services.do_assign(incident, on_call[0].user, actor=ACTOR)
@@ -94,7 +101,6 @@ def do_start_escalation(incident_id: int, now: datetime | None = None) -> Escala
     else:
         text = f"Team {team.name} has no schedule or escalation policy; nobody was paged."
         incident_services.record(incident, TimelineKind.ESCALATION, ACTOR, text)
-    return escalation
 
 
 def _run_step(escalation: Escalation, now: datetime) -> None:
@@ -156,10 +162,13 @@ def do_escalate_due(now: datetime | None = None) -> list[int]:
                 incident_services.record(escalation.incident, TimelineKind.ESCALATION, ACTOR,
                                          "Escalation exhausted: every step notified, nobody acknowledged.")  # fmt: skip
             continue
-        if not claim.update(step_index=index, round=round_):
-            continue  # another scheduler took this step
-        escalation.step_index, escalation.round = index, round_
-        _run_step(escalation, now)
+        # The claim and the step's notifications commit together: a worker dying in between rolls the
+        # claim back and the next pass runs the step, instead of skipping it.
+        with transaction.atomic():
+            if not claim.update(step_index=index, round=round_):
+                continue  # another scheduler took this step
+            escalation.step_index, escalation.round = index, round_
+            _run_step(escalation, now)
         moved.append(escalation.incident_id)
     return moved
 
@@ -229,7 +238,7 @@ def _queue(incident, event, escalation, *, kind, config, channel=None, contact=N
             notification = Notification.objects.create(
                 incident=incident, event=event, kind=kind, channel=channel, contact=contact, recipient=recipient,
                 target=target, step=escalation.step_index if escalation else -1,
-                round=escalation.round if escalation else 0,
+                round=escalation.round if escalation else 0, deadline_at=_stuck_after(0),
             )  # fmt: skip
     except IntegrityError:
         return  # already sent for this incident, event, step and target: stay quiet
@@ -257,8 +266,9 @@ def do_deliver(notification_id: int, final_attempt: bool) -> str:
     """One delivery attempt: "sent", "retry" (worth another try), "failed", "skipped" (the transport is not
     configured on this server) or "skip" (not ours to send)."""
     claimed = Notification.objects.filter(pk=notification_id, status=Notification.Status.PENDING).update(
-        status=Notification.Status.SENDING, attempts=F("attempts") + 1
-    )
+        status=Notification.Status.SENDING, attempts=F("attempts") + 1,
+        deadline_at=timezone.now() + timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 30),
+    )  # fmt: skip
     if not claimed:
         return "skip"
     notification = Notification.objects.select_related("incident", "channel", "contact").get(pk=notification_id)
@@ -283,9 +293,11 @@ def do_deliver(notification_id: int, final_attempt: bool) -> str:
 
 
 def _finish(notification: Notification, status: str, error: str, started: float) -> None:
+    retry = status == Notification.Status.PENDING
     Notification.objects.filter(pk=notification.pk).update(
         status=status, error=error[:2000], duration_ms=round((time.perf_counter() - started) * 1000, 2),
         sent_at=timezone.now() if status == Notification.Status.SENT else None,
+        deadline_at=_stuck_after(retry_countdown(notification.attempts)) if retry else None,
     )  # fmt: skip
 
 
@@ -309,3 +321,49 @@ def _record_failure(notification: Notification, exc: TransportError, final_attem
                              f"failed after {notification.attempts} attempt(s): {exc.message[:300]}",
                              {"notification": notification.pk})  # fmt: skip
     return "failed"
+
+
+# --- Deliveries in flight: the reaper ---------------------------------------------------------------
+
+
+def retry_countdown(attempts: int) -> int:
+    """Back-off before the next attempt after `attempts` tries: 5 s, 10 s, 20 s, ... up to 5 min."""
+    return min(settings.CELERY_LONGEST_COUNTDOWN_SECONDS, 5 * 2 ** max(0, attempts - 1))
+
+
+def _stuck_after(countdown: float) -> datetime:
+    return timezone.now() + timedelta(seconds=countdown + settings.NOTIFICATION_STUCK_SECONDS)
+
+
+def do_reap_notifications(now: datetime | None = None) -> dict[str, list[int]]:
+    """Notifications pending or sending past their deadline (their task was lost, or the worker sending
+    them died): re-queued while attempts remain, else failed with the timeline saying why. Each is claimed
+    on its deadline, so two reapers act once."""
+    now = now or timezone.now()
+    done: dict[str, list[int]] = {"requeued": [], "failed": []}
+    stuck = Notification.objects.filter(
+        status__in=[Notification.Status.PENDING, Notification.Status.SENDING], deadline_at__lte=now
+    ).select_related("incident")
+    for notification in stuck:
+        claim = Notification.objects.filter(
+            pk=notification.pk, status=notification.status, deadline_at=notification.deadline_at
+        )
+        if notification.attempts >= MAX_ATTEMPTS:
+            error = f"no worker finished the delivery in time (after {notification.attempts} attempt(s))"
+            if claim.update(status=Notification.Status.FAILED, error=error, deadline_at=None):
+                _record_stuck(notification, error)
+                done["failed"].append(notification.pk)
+        elif claim.update(status=Notification.Status.PENDING, deadline_at=_stuck_after(0)):
+            from oncall.tasks import deliver
+
+            transaction.on_commit(lambda pk=notification.pk: deliver.delay(pk))
+            done["requeued"].append(notification.pk)
+    return done
+
+
+def _record_stuck(notification: Notification, error: str) -> None:
+    who = notification.recipient or notification.target
+    if notification.incident is not None:
+        text = f"Notification to {who} via {notification.kind} failed: {error}."
+        incident_services.record(notification.incident, TimelineKind.NOTIFICATION, ACTOR, text,
+                                 {"notification": notification.pk})  # fmt: skip

@@ -32,4 +32,10 @@ def deliver(self, notification_id: int) -> None:
         return
     final = self.request.retries >= self.max_retries
     if services.do_deliver(notification_id, final_attempt=final) == "retry":
-        raise self.retry(countdown=min(300, 5 * 2**self.request.retries))
+        raise self.retry(countdown=services.retry_countdown(self.request.retries + 1))
+
+
+@shared_task(name="oncall.reap_notifications", ignore_result=True)
+def reap_notifications() -> None:
+    """Periodic (beat, every 15 s): deliveries stuck pending/sending past their deadline are re-queued or failed."""
+    services.do_reap_notifications()

@@ -46,3 +46,7 @@ def setup_periodic_tasks(sender, **kwargs):
     # Every 15 s: unacknowledged incidents whose escalation step wait (ESCALATION_TIMEOUT_MINUTES by
     # default) is over move to the next step.
     sender.add_periodic_task(15.0, sender.signature("oncall.escalate_due"), name="escalate due", expires=30)
+    # Every 15 s: remediation runs past their deadline are failed (on-call paged) or expired, verifications
+    # whose task was lost resume; notifications stuck pending/sending are re-queued or failed.
+    sender.add_periodic_task(15.0, sender.signature("remediation.reap_runs"), name="reap runs", expires=30)
+    sender.add_periodic_task(15.0, sender.signature("oncall.reap_notifications"), name="reap notifications", expires=30)

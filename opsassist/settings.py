@@ -240,7 +240,22 @@ SPECTACULAR_SETTINGS = {
 
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 # The in-memory transport polls; a short interval keeps embedded task latency low.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": 0.05} if EMBEDDED else {"visibility_timeout": 3600}
+# Redis: a task a dead worker held is redelivered after visibility_timeout, so it is as short as allowed:
+# longer than the longest countdown (a notification retry, 300 s) plus the hard time limit (checked below).
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 180)
+CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 15
+CELERY_LONGEST_COUNTDOWN_SECONDS = 300
+CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 600)
+if CELERY_TASK_TIME_LIMIT < 30:
+    raise ImproperlyConfigured("CELERY_TASK_TIME_LIMIT must be at least 30 seconds.")
+if CELERY_VISIBILITY_TIMEOUT <= CELERY_LONGEST_COUNTDOWN_SECONDS + CELERY_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured(
+        f"CELERY_VISIBILITY_TIMEOUT must exceed {CELERY_LONGEST_COUNTDOWN_SECONDS + CELERY_TASK_TIME_LIMIT} s "
+        "(the longest countdown plus CELERY_TASK_TIME_LIMIT), or running tasks are delivered twice."
+    )
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    {"polling_interval": 0.05} if EMBEDDED else {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
@@ -455,3 +470,24 @@ AXES_CLIENT_IP_CALLABLE = "opsassist.lib.loginguard.client_ip"
 DRILL_MAX_BYTES = env_int("DRILL_MAX_BYTES", 256 * 1024 * 1024)
 if DRILL_MAX_BYTES < 0:
     raise ImproperlyConfigured("DRILL_MAX_BYTES must not be negative")
+# --- Remediation: operator-configured commands, approval rules, deadlines of work in flight ---------
+from remediation.commands import load_commands  # noqa: E402  (stdlib-only: validates the shape at start-up)
+
+# Action name → argv list (no shell), optionally per monitor: see docs/ai-and-remediation.md.
+REMEDIATION_COMMANDS = load_commands(env_str("REMEDIATION_COMMANDS"), env_str("REMEDIATION_COMMANDS_FILE"))
+# A restart command is killed after this long; it must finish inside the task's soft time limit.
+REMEDIATION_COMMAND_TIMEOUT_SECONDS = env_int("REMEDIATION_COMMAND_TIMEOUT_SECONDS", 120)
+if not 1 <= REMEDIATION_COMMAND_TIMEOUT_SECONDS < CELERY_TASK_SOFT_TIME_LIMIT:
+    raise ImproperlyConfigured(
+        f"REMEDIATION_COMMAND_TIMEOUT_SECONDS must be between 1 and {CELERY_TASK_SOFT_TIME_LIMIT - 1}."
+    )
+# Each verification attempt is scheduled with this countdown: it must stay within what the broker holds.
+if not 0 < REMEDIATION_VERIFY_INTERVAL <= CELERY_LONGEST_COUNTDOWN_SECONDS:
+    raise ImproperlyConfigured(f"REMEDIATION_VERIFY_INTERVAL must be between 0 and {CELERY_LONGEST_COUNTDOWN_SECONDS}.")
+# 1: whoever proposed a run cannot approve it.
+REMEDIATION_TWO_PERSON = env_bool("REMEDIATION_TWO_PERSON", False)
+# A proposal nobody decided expires after this long, so a new one is accepted.
+REMEDIATION_PROPOSAL_TTL_SECONDS = env_int("REMEDIATION_PROPOSAL_TTL_SECONDS", 3600)
+# Notifications still pending or sending this long after their last attempt was queued are re-queued
+# (or failed after the last attempt) by the reaper.
+NOTIFICATION_STUCK_SECONDS = env_int("NOTIFICATION_STUCK_SECONDS", 600)

@@ -10,9 +10,10 @@ from django.conf import settings
 from incidents import services as incident_services
 from incidents.choices import TimelineKind
 from incidents.models import Incident
+from monitoring.checkers import get_checker
 from monitoring.models import Monitor
 from remediation import ai, rules
-from remediation.actions import allowed_actions
+from remediation.actions import NONE, action_class, action_classes, allowed_actions
 
 log = logging.getLogger(__name__)
 
@@ -38,31 +39,56 @@ def context_of(incident: Incident, monitor: Monitor | None) -> dict:
     }  # fmt: skip
 
 
+def signals_of(monitor: Monitor | None) -> list[rules.Signal]:
+    """The monitor's metric facts, as its kind's actions declare them (fixes_metric, category, fact)."""
+    if monitor is None:
+        return []
+    metrics = monitor.metrics or {}
+    signals = []
+    for cls in action_classes(monitor.kind):
+        if cls.fixes_metric is None:
+            continue
+        value = metrics.get(cls.fixes_metric, "?")
+        threshold = threshold_for(monitor, cls.fixes_metric)
+        critical = isinstance(value, (int, float)) and cls.critical_above is not None and value > cls.critical_above
+        fact = cls.fact.format(metric=cls.fixes_metric, value=value, threshold=f"{threshold:g}" if threshold else "?")
+        signals.append(rules.Signal(cls.category, fact, critical))
+    return signals
+
+
+def threshold_for(monitor: Monitor, metric: str) -> float | None:
+    """The checker's healthy maximum for this metric (its key metric), if it declares one."""
+    key = get_checker(monitor).key_metric
+    return key[1] if key and key[0] == metric else None
+
+
 def rules_triage(incident: Incident, context: dict, monitor: Monitor | None) -> rules.Triage:
     messages = [e["message"] for e in context["events"]] + [a["summary"] for a in context["alerts"]]
     if monitor and monitor.last_error:
         messages.append(monitor.last_error)
-    return rules.triage(incident.service, incident.title, messages, monitor.metrics if monitor else {},
-                        [e["level"] for e in context["events"]], monitor.kind if monitor else "")  # fmt: skip
+    return rules.triage(incident.service, incident.title, messages, signals_of(monitor),
+                        [e["level"] for e in context["events"]])  # fmt: skip
 
 
-def rules_action(triage: rules.Triage, monitor: Monitor | None, allowed: list[str]) -> tuple[str, str]:
-    """The rules' remediation choice: the first allowed action that matches the metric facts."""
+def rules_action(monitor: Monitor | None, allowed: list[str]) -> tuple[str, str]:
+    """The rules' remediation choice: the first allowed action whose metric is over its threshold."""
     if monitor is None or not allowed:
-        return "none", "No automated action exists for this incident; follow the recommended actions."
+        return NONE, "No automated action exists for this incident; follow the recommended actions."
     metrics = monitor.metrics or {}
-    if "kill_idle_connections" in allowed and metrics.get("idle_connections", 0) > 8:
-        return "kill_idle_connections", (f"{metrics['idle_connections']} idle connections exceed the healthy "
-                                         "maximum of 8; terminating idle sessions frees the pool.")  # fmt: skip
-    if "clear_redis_cache" in allowed and metrics.get("memory_percent", 0) > 30:
-        return "clear_redis_cache", (f"Memory is at {metrics['memory_percent']}% of the limit; clearing the "
-                                     "cache keys frees memory without a restart.")  # fmt: skip
-    return "none", "The metrics do not point at an allowed action; a human should look first."
+    for name in allowed:
+        cls = action_class(monitor.kind, name)
+        value = metrics.get(cls.fixes_metric) if cls.fixes_metric else None
+        threshold = threshold_for(monitor, cls.fixes_metric) if cls.fixes_metric else None
+        if isinstance(value, (int, float)) and threshold is not None and value > threshold:
+            fact = cls.fact.format(metric=cls.fixes_metric, value=value, threshold=f"{threshold:g}")
+            return name, f"{fact[:1].upper()}{fact[1:]}: over the threshold; {cls.label.lower()} brings it back."
+    return NONE, "The metrics do not point at an allowed action; a human should look first."
 
 
 def do_analyze(incident: Incident) -> dict:
-    """Analyse, store category/summary/actions/suggested severity, and return the proposal
-    {"action", "rationale", "proposed_by", "model"} for a remediation run."""
+    """Analyse, store category/summary/actions/suggested severity and the proposal in the analysis' timeline
+    entry (`data.proposal`, which a remediation proposal reuses), and return the proposal
+    {"action", "rationale", "proposed_by", "model"}."""
     monitor = monitor_of(incident)
     allowed = allowed_actions(monitor)
     context = context_of(incident, monitor)
@@ -75,21 +101,36 @@ def do_analyze(incident: Incident) -> dict:
                                      f"Claude analysis {verb} ({exc}); the built-in rules decided instead.",
                                      {"error": str(exc), "rejected": exc.rejected})  # fmt: skip
         else:
+            proposal = {"action": result.action, "rationale": result.rationale, "proposed_by": "ai",
+                        "model": result.model}  # fmt: skip
             incident_services.do_record_analysis(
                 incident, category=result.category, summary=result.summary,
                 recommended_actions=result.recommended_actions,
                 suggested_severity=SEVERITY_BY_PRIORITY[result.suggested_priority], actor="ai",
                 data={"model": result.model, "latency_ms": result.latency_ms, "input_tokens": result.input_tokens,
-                      "output_tokens": result.output_tokens, "priority": result.suggested_priority},
+                      "output_tokens": result.output_tokens, "priority": result.suggested_priority,
+                      "proposal": proposal},
             )  # fmt: skip
-            return {"action": result.action, "rationale": result.rationale, "proposed_by": "ai", "model": result.model}
+            return proposal
     started = time.perf_counter()
     triage = rules_triage(incident, context, monitor)
-    action, rationale = rules_action(triage, monitor, allowed)
+    action, rationale = rules_action(monitor, allowed)
+    proposal = {"action": action, "rationale": rationale, "proposed_by": "rules", "model": "rules"}
     incident_services.do_record_analysis(
         incident, category=triage.category, summary=triage.summary, recommended_actions=triage.recommended_actions,
         suggested_severity=SEVERITY_BY_PRIORITY[triage.suggested_priority], actor="rules",
         data={"model": "rules", "latency_ms": round((time.perf_counter() - started) * 1000, 2),
-              "priority": triage.suggested_priority, "facts": triage.facts},
+              "priority": triage.suggested_priority, "facts": triage.facts, "proposal": proposal},
     )  # fmt: skip
-    return {"action": action, "rationale": rationale, "proposed_by": "rules", "model": "rules"}
+    return proposal
+
+
+def stored_proposal(incident: Incident) -> dict | None:
+    """The proposal of the incident's latest stored analysis, or None when it has not been analysed yet."""
+    entry = (
+        incident.timeline.filter(kind=TimelineKind.ANALYSIS, data__has_key="proposal").order_by("-at", "-id").first()
+    )
+    proposal = entry.data.get("proposal") if entry else None
+    if not isinstance(proposal, dict) or not isinstance(proposal.get("action"), str):
+        return None
+    return {key: str(proposal.get(key, "")) for key in ("action", "rationale", "proposed_by", "model")}

@@ -63,6 +63,16 @@ P1_WORDS = ("fatal", "outage", "down", "oom", "out of memory", "no space left", 
 
 
 @dataclass
+class Signal:
+    """A fact from the incident's monitor, declared by the action that fixes it (see Action.fixes_metric):
+    the category it points at, how it reads, and whether its value alone makes the incident a P1."""
+
+    category: str
+    fact: str
+    critical: bool = False
+
+
+@dataclass
 class Triage:
     category: str
     summary: str
@@ -79,18 +89,12 @@ def categorize(text: str) -> str:
     return "unknown"
 
 
-def triage(service: str, title: str, messages: list[str], metrics: dict, levels: list[str], kind: str = "") -> Triage:
+def triage(service: str, title: str, messages: list[str], signals: list[Signal], levels: list[str]) -> Triage:
     """Deterministic triage over what the incident carries: its title, its events' or alerts' texts,
-    and its monitor's metrics."""
+    and the signals of its monitor's metrics (which name no monitor kind here)."""
     text = " ".join([title, *messages[:50]])
-    facts = []
-    category = categorize(text)
-    if kind == "postgres" or "idle_connections" in metrics:
-        category = "database_issue"
-        facts.append(f"{metrics.get('idle_connections', '?')} idle connections (healthy: at most 8)")
-    elif kind == "redis" or "memory_percent" in metrics:
-        category = "memory_issue"
-        facts.append(f"Redis memory at {metrics.get('memory_percent', '?')}% of its limit (healthy: under 30%)")
+    category = signals[0].category if signals else categorize(text)
+    facts = [signal.fact for signal in signals]
     lowered = text.lower()
     if any(level in ("FATAL", "CRITICAL") for level in levels) or any(w in lowered for w in P1_WORDS):
         priority = "P1"
@@ -98,7 +102,7 @@ def triage(service: str, title: str, messages: list[str], metrics: dict, levels:
         priority = "P3"
     else:
         priority = "P2"
-    if metrics.get("memory_percent", 0) >= 90 or metrics.get("idle_connections", 0) > 15:
+    if any(signal.critical for signal in signals):
         priority = "P1"
     label = category.replace("_issue", "").replace("_", " ")
     sample = messages[0][:160] if messages else title[:160]

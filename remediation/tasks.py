@@ -13,7 +13,25 @@ def analyze_incident(incident_id: int) -> None:
         analysis.do_analyze(incident)
 
 
-@shared_task(name="remediation.execute_run", ignore_result=True, acks_late=True)
+@shared_task(name="remediation.propose_from_analysis", ignore_result=True)
+def propose_from_analysis(run_id: int) -> None:
+    """A proposal made before the incident had an analysis: analyse, then fill its action in (once)."""
+    services.do_propose_from_analysis(run_id)
+
+
+@shared_task(name="remediation.execute_run", ignore_result=True)
 def execute_run(run_id: int) -> None:
-    """Execute an approved run and verify it (claimed: a second delivery does nothing)."""
+    """Execute an approved run (claimed: a second delivery does nothing), then queue its verification."""
     services.do_execute(run_id)
+
+
+@shared_task(name="remediation.verify_run", ignore_result=True)
+def verify_run(run_id: int, attempt: int) -> None:
+    """One verification attempt; the next is its own task with a countdown, so no worker waits."""
+    services.do_verify(run_id, attempt)
+
+
+@shared_task(name="remediation.reap_runs", ignore_result=True)
+def reap_runs() -> None:
+    """Periodic (beat, every 15 s): runs past their deadline are failed or expired; lost verifications resume."""
+    services.do_reap_runs()

@@ -26,8 +26,14 @@ api GET "/api/v1/incidents/$incident" | field "f'  {d[\"priority\"]} {d[\"title\
 
 phase "4. Analysis and proposal"
 run=$(api POST "/api/v1/incidents/$incident/remediations")
-echo "$run" | field "f'  action {d[\"action\"]} (proposed by {d[\"proposed_by\"]}): {d[\"rationale\"]}'"
 run_id=$(echo "$run" | field 'd["id"]')
+# 202 with an empty action: the incident's analysis was still running; its action follows shortly.
+for _ in $(seq 1 60); do
+  [ -n "$(echo "$run" | field 'd["action"]')" ] && break
+  sleep 0.5
+  run=$(api GET "/api/v1/remediations/$run_id")
+done
+echo "$run" | field "f'  action {d[\"action\"]} (proposed by {d[\"proposed_by\"]}): {d[\"rationale\"]}'"
 api GET "/api/v1/incidents/$incident" | field "f'  category {d[\"category\"]}: {d[\"summary\"]}'"
 
 phase "5. Approve"

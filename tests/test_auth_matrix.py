@@ -22,7 +22,7 @@ from incidents.tests.factories import IncidentFactory
 from monitoring.models import Host, Monitor
 from oncall.models import Channel, ContactMethod, EscalationPolicy, Notification, Override
 from oncall.tests.factories import team_with_rotation
-from remediation.models import RemediationRun
+from remediation.models import ActionPolicy, RemediationRun
 
 ROLES = ("anonymous", "outsider", "viewer", "responder", "agent", "admin", "key")
 READERS = {"viewer", "responder", "admin"}
@@ -75,6 +75,14 @@ MATRIX = [
     ("GET", "remediations/{remediation}", READERS),
     ("POST", "remediations/{remediation}/approve", WORKERS),
     ("POST", "remediations/{remediation}/reject", WORKERS),
+    # What may run is the operator's and the admins' decision: everyone reads it, only admins set policies.
+    ("GET", "remediation/actions", READERS),
+    ("GET", "remediation/policies", READERS),
+    ("POST", "remediation/policies", ADMIN),
+    ("GET", "remediation/policies/{actionpolicy}", READERS),
+    ("PUT", "remediation/policies/{actionpolicy}", ADMIN),
+    ("PATCH", "remediation/policies/{actionpolicy}", ADMIN),
+    ("DELETE", "remediation/policies/{actionpolicy}", ADMIN),
     ("GET", "oncall/schedules/{schedule}/ical", READERS),
     ("GET", "oncall/schedules/{schedule}/shifts", READERS),
 ]
@@ -131,6 +139,7 @@ def objects(admin_user, settings):
         "contact": ContactMethod.objects.create(user=admin_user, kind="email", config={"address": "a@example.com"}).pk,
         "notification": Notification.objects.create(incident=incident, event="new", kind="log", target="log").pk,
         # Finished already: approving it is refused (409) after authorization, nothing runs.
+        "actionpolicy": ActionPolicy.objects.create(monitor=monitor, action="none", set_by_name="alice").pk,
         "remediation": RemediationRun.objects.create(
             incident=incident, action="notify_only", proposed_by="rules", status=RemediationRun.Status.SUCCEEDED
         ).pk,

@@ -1,4 +1,5 @@
-"""Remediation actions per monitor kind. A new action is one class and one line here."""
+"""Remediation actions per monitor kind. A new action is one class and one line here; a new kind is one
+module of actions and one entry here."""
 
 from __future__ import annotations
 
@@ -22,14 +23,23 @@ def action_class(kind: str, name: str):
     return getattr(import_module(module), cls)
 
 
+def action_classes(kind: str) -> list:
+    return [action_class(kind, name) for name in ACTIONS.get(kind, {})]
+
+
+def all_action_names() -> set[str]:
+    return {name for actions in ACTIONS.values() for name in actions}
+
+
 def allowed_actions(monitor) -> list[str]:
     """The actions this monitor offers: its kind's actions whose preconditions hold."""
     if monitor is None:
         return []
-    return [name for name in ACTIONS.get(monitor.kind, {}) if action_class(monitor.kind, name).offered(monitor)]
+    return [cls.name for cls in action_classes(monitor.kind) if cls.offered(monitor)]
 
 
-def get_action(monitor, name: str):
+def get_action(monitor, name: str, policy=None):
+    """The action, built for this monitor (and the admin's policy for it); KeyError if it isn't offered."""
     if name not in allowed_actions(monitor):
         raise KeyError(name)
-    return action_class(monitor.kind, name)(monitor)
+    return action_class(monitor.kind, name)(monitor, policy)

@@ -19,7 +19,12 @@ class KillIdleConnections(Action):
     """`pg_terminate_backend` on sessions idle longer than `idle_floor_seconds` (default 0) in the target
     database only; never OpsAssist's own connections, never other databases' sessions."""
 
+    name = "kill_idle_connections"
     label = "Terminate idle connections"
+    fixes_metric = "idle_connections"
+    category = "database_issue"
+    fact = "{value} idle connections (healthy: at most {threshold})"
+    critical_above = 15
 
     def sessions(self, conn) -> list[tuple]:
         floor = float(self.config.get("idle_floor_seconds", 0))
@@ -37,4 +42,6 @@ class KillIdleConnections(Action):
 
 
 class RestartPostgres(RestartCommand):
+    name = "restart_postgres"
     label = "Restart PostgreSQL (configured command)"
+    category = "database_issue"

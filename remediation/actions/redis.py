@@ -7,9 +7,15 @@ from remediation.actions.base import Action, RestartCommand
 
 class ClearRedisCache(Action):
     """Deletes keys under the drill prefix and the monitor's `cache_key_pattern` (if set), in the
-    monitor's own DB. FLUSHDB only when the monitor sets `allow_flushdb: true`."""
+    monitor's own DB. FLUSHDB only when an admin's policy for this monitor and action allows it."""
 
+    name = "clear_redis_cache"
     label = "Clear the cache"
+    fixes_metric = "memory_percent"
+    category = "memory_issue"
+    fact = "Redis memory at {value}% of its limit (healthy: under {threshold}%)"
+    critical_above = 90
+    options = ("allow_flushdb",)
 
     def patterns(self) -> list[str]:
         patterns = [drill_prefix(self.monitor) + "*"]
@@ -17,15 +23,19 @@ class ClearRedisCache(Action):
             patterns.append(self.config["cache_key_pattern"])
         return patterns
 
+    @property
+    def flushdb_allowed(self) -> bool:
+        return bool(self.policy is not None and self.policy.allow_flushdb)
+
     def execute(self, dry_run: bool = False) -> dict:
         client = client_for(self.monitor.target, self.monitor.timeout_seconds)
         try:
-            if self.config.get("allow_flushdb"):
+            if self.flushdb_allowed:
                 if dry_run:
                     return {"would_flushdb": True, "keys": client.dbsize()}
                 keys = client.dbsize()
                 client.flushdb()
-                return {"flushdb": True, "deleted": keys}
+                return {"flushdb": True, "deleted": keys, "policy": self.policy.pk}
             deleted = 0
             for pattern in self.patterns():
                 batch = []
@@ -42,4 +52,6 @@ class ClearRedisCache(Action):
 
 
 class RestartRedis(RestartCommand):
+    name = "restart_redis"
     label = "Restart Redis (configured command)"
+    category = "memory_issue"

@@ -7,7 +7,7 @@ from incidents.models import Incident
 from incidents.tests.factories import IncidentFactory
 from monitoring import drills
 from monitoring.services import do_run_check
-from remediation.models import RemediationRun
+from remediation.models import ActionPolicy, RemediationRun
 
 pytestmark = pytest.mark.django_db
 
@@ -19,8 +19,12 @@ def quick_verify(settings):
 
 
 def drilled_incident(monitor, failure):
+    """A drill's incident, with the analysis its opening queued already stored (as a worker would)."""
+    from django.test import TestCase
+
     drills.do_start_drill(monitor, failure)
-    do_run_check(monitor)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        do_run_check(monitor)
     return Incident.objects.get(source="health_check", component=monitor.name, status="open")
 
 
@@ -115,23 +119,32 @@ def test_approving_needs_the_permission(viewer_api, outsider_api, responder_api,
     assert responder_api.post(f"/api/v1/remediations/{run.pk}/reject").status_code == 200
 
 
-def test_an_incident_without_a_monitor_gets_none(api):
+def test_an_incident_without_a_monitor_gets_none(api, django_capture_on_commit_callbacks):
     incident = IncidentFactory(source="events", source_key="", title="orders: JWT token expired")
-    run = api.post(f"/api/v1/incidents/{incident.pk}/remediations").json()
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = api.post(f"/api/v1/incidents/{incident.pk}/remediations")
+    assert answer.status_code == 202 and answer.json()["action"] == ""  # not analysed yet: queued
+    run = api.get(f"/api/v1/remediations/{answer.json()['id']}").json()
     assert run["action"] == "none" and run["status"] == "rejected"
     assert Incident.objects.get(pk=incident.pk).category == "auth_issue"
 
 
-def test_auto_approve_runs_a_low_risk_action_without_a_human(api, pg_monitor, django_capture_on_commit_callbacks):
-    pg_monitor.config = {"auto_approve": ["kill_idle_connections"]}
-    pg_monitor.save()
+def test_an_admins_policy_auto_approves_and_the_timeline_names_it(
+    api, admin_user, pg_monitor, django_capture_on_commit_callbacks
+):
+    policy = ActionPolicy.objects.create(monitor=pg_monitor, action="kill_idle_connections", auto_approve=True,
+                                         set_by=admin_user, set_by_name="alice")  # fmt: skip
     try:
         incident = drilled_incident(pg_monitor, "idle_connections")
         with django_capture_on_commit_callbacks(execute=True):
-            api.post(f"/api/v1/incidents/{incident.pk}/remediations")
+            run = api.post(f"/api/v1/incidents/{incident.pk}/remediations").json()
     finally:
         drills.do_clear_drill(pg_monitor)
-    assert RemediationRun.objects.get().status == "succeeded"
+    done = api.get(f"/api/v1/remediations/{run['id']}").json()
+    assert done["status"] == "succeeded" and done["decided_by"] == f"policy:{policy.pk}"
+    assert done["proposed_by_user"] == "alice" and done["target"].startswith("postgres")
+    assert incident.timeline.filter(text__contains=f"Auto-approved kill_idle_connections by policy {policy.pk} "
+                                    "set by alice").exists()  # fmt: skip
 
 
 def test_a_failed_verification_keeps_the_incident_open(api, pg_monitor, django_capture_on_commit_callbacks, settings):

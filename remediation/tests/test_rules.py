@@ -2,7 +2,7 @@
 
 import pytest
 
-from remediation.rules import triage
+from remediation.rules import Signal, triage
 
 SCENARIOS = [
     ("order-service", "Database connection timeout: failed to connect to PostgreSQL", "CRITICAL", "database_issue"),
@@ -16,27 +16,27 @@ SCENARIOS = [
 
 @pytest.mark.parametrize(("service", "message", "level", "category"), SCENARIOS)
 def test_seed_003_scenarios(service, message, level, category):
-    result = triage(service, f"{service}: {message}", [message] * 5, {}, [level] * 5)
+    result = triage(service, f"{service}: {message}", [message] * 5, [], [level] * 5)
     assert result.category == category
     assert result.recommended_actions
     assert service in result.summary
 
 
 def test_priorities():
-    assert triage("s", "x", ["Out of memory"], {}, ["ERROR"]).suggested_priority == "P1"
-    assert triage("s", "x", ["JWT token expired"], {}, ["ERROR"]).suggested_priority == "P2"
-    assert triage("s", "x", ["Rate limit exceeded: 429"], {}, ["ERROR"]).suggested_priority == "P3"
-    assert triage("s", "x", ["boom"], {}, ["FATAL"]).suggested_priority == "P1"
+    assert triage("s", "x", ["Out of memory"], [], ["ERROR"]).suggested_priority == "P1"
+    assert triage("s", "x", ["JWT token expired"], [], ["ERROR"]).suggested_priority == "P2"
+    assert triage("s", "x", ["Rate limit exceeded: 429"], [], ["ERROR"]).suggested_priority == "P3"
+    assert triage("s", "x", ["boom"], [], ["FATAL"]).suggested_priority == "P1"
 
 
 def test_seed_001_postgres_idle_connections():
     result = triage("postgres-test", "postgres-test unhealthy: 12 idle connections - Health: 50%", [],
-                    {"idle_connections": 12}, [], "postgres")  # fmt: skip
+                    [Signal("database_issue", "12 idle connections (healthy: at most 8)")], [])  # fmt: skip
     assert result.category == "database_issue"
     assert "12 idle connections" in result.summary
 
 
 def test_seed_001_redis_memory():
     result = triage("redis-test", "redis-test unhealthy: memory 96% of limit - Health: 0%", [],
-                    {"memory_percent": 96.0}, [], "redis")  # fmt: skip
+                    [Signal("memory_issue", "Redis memory at 96.0% of its limit", critical=True)], [])  # fmt: skip
     assert result.category == "memory_issue" and result.suggested_priority == "P1"

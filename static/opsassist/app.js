@@ -242,15 +242,29 @@ const OpsAssist = (() => {
       const steps = ["proposed", "approved", "executing", "verifying", "succeeded"];
       $("#remediation-runs").innerHTML = runs.map((r) => {
         const reached = r.status === "failed" || r.status === "rejected" ? [] : steps.slice(0, steps.indexOf(r.status) + 1);
-        const decide = r.status === "proposed" && canApprove ? `<div class="actions">
+        const decide = r.status === "proposed" && r.action && canApprove ? `<div class="actions">
           <button type="button" data-approve="${r.id}">Approve</button>
           <button type="button" class="secondary" data-reject="${r.id}">Reject</button></div>` : "";
+        const who = `proposed by ${esc(r.proposed_by_user || r.proposed_by)}` + (r.decided_by ? `, decided by ${esc(r.decided_by)}` : "");
+        const ran = r.argv && r.argv.length ? `<p class="small">ran <code>${esc(r.argv.join(" "))}</code> → exit ${esc(r.exit_status)}</p>` : "";
         return `<div class="run run-${esc(r.status)}" data-run="${r.id}">
-          <p><strong>${esc(r.action)}</strong> <span class="badge">${esc(r.proposed_by)}</span> ${statusBadge(r.status)}</p>
-          <p class="muted">${esc(r.rationale)}</p>
+          <p><strong>${esc(r.action || "analysing…")}</strong> <span class="badge">${esc(r.proposed_by)}</span> ${statusBadge(r.status)}</p>
+          <p class="muted">${esc(r.rationale)}</p><p class="muted small">${who}</p>${ran}
           <ol class="steps">${steps.map((s) => `<li class="${reached.includes(s) ? "done" : ""}">${s}</li>`).join("")}</ol>
           ${r.error ? `<p class="error small">${esc(r.error)}</p>` : ""}${decide}</div>`;
       }).join("") || "<p class='muted'>No remediation yet.</p>";
+      if (current.source === "health_check") await loadCatalog(current.component);
+    }
+
+    // What may run here (read-only): the operator's commands and the admins' policies for this monitor.
+    async function loadCatalog(monitor) {
+      const rows = await api("GET", `/api/v1/remediation/actions?monitor=${encodeURIComponent(monitor)}`);
+      $("#remediation-actions").innerHTML = rows.map((a) => {
+        const runsText = a.runs ? ` runs: <code>${esc(a.runs)}</code>` : (a.offered ? "" : " (no command configured)");
+        const p = a.policy;
+        const policy = p ? ` · policy ${p.id} by ${esc(p.set_by)}: ${p.auto_approve ? "auto-approve" : "needs approval"}${p.allow_flushdb ? ", FLUSHDB allowed" : ""}` : "";
+        return `<li><strong>${esc(a.action)}</strong>${runsText}${policy}</li>`;
+      }).join("");
     }
 
     const reload = debounce(() => Promise.all([loadDetail(), loadRuns()]).catch(showError), 150);

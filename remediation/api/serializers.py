@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from monitoring.models import Monitor
+from remediation import services
+from remediation.models import ActionPolicy, RemediationRun, policy_errors
+
+ADMIN_PERMISSION = "remediation.manage_actionpolicy"
+
+
+class RemediationRunSerializer(serializers.ModelSerializer):
+    """A run and its audit: who proposed, who (or which policy) decided, what ran, how it ended. A command's
+    output is shown to admins only (it is the target's own text)."""
+
+    decided_by = serializers.CharField(source="decider", read_only=True, allow_null=True)
+    proposed_by_user = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    monitor = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    output = serializers.SerializerMethodField()
+
+    class Meta:
+        model = RemediationRun
+        fields = ["id", "incident", "monitor", "action", "rationale", "proposed_by", "proposed_by_user", "model",
+                  "status", "decided_by", "decided_at", "argv", "target", "exit_status", "output", "duration_ms",
+                  "result", "verification", "verify_attempts", "deadline_at", "error", "created_at",
+                  "updated_at"]  # fmt: skip
+        read_only_fields = fields
+
+    def get_output(self, run: RemediationRun) -> str | None:
+        request = self.context.get("request")
+        user = getattr(request, "user", None)
+        return run.output if user is not None and user.has_perm(ADMIN_PERMISSION) else None
+
+
+class RejectSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=1000, default="")
+
+
+class ActionPolicySerializer(serializers.ModelSerializer):
+    monitor = serializers.SlugRelatedField(slug_field="name", queryset=Monitor.objects.all())
+    set_by = serializers.CharField(source="set_by_name", read_only=True)
+
+    class Meta:
+        model = ActionPolicy
+        fields = ["id", "monitor", "action", "auto_approve", "allow_flushdb", "set_by", "created_at", "updated_at"]
+        read_only_fields = ["id", "set_by", "created_at", "updated_at"]
+        validators = []  # one policy per monitor and action: checked in validate() with a message naming the field
+
+    def validate(self, attrs):
+        monitor = attrs.get("monitor", getattr(self.instance, "monitor", None))
+        action = attrs.get("action", getattr(self.instance, "action", ""))
+        flushdb = attrs.get("allow_flushdb", getattr(self.instance, "allow_flushdb", False))
+        errors = policy_errors(monitor, action, flushdb)
+        if errors:
+            raise serializers.ValidationError({field: [message] for field, message in errors.items()})
+        clash = ActionPolicy.objects.filter(monitor=monitor, action=action)
+        if self.instance is not None:
+            clash = clash.exclude(pk=self.instance.pk)
+        if clash.exists():
+            raise serializers.ValidationError({"action": [f"{monitor.name} already has a policy for {action}."]})
+        return attrs
+
+    def create(self, validated_data):
+        return services.do_save_policy(None, validated_data, actor=self.context["request"].user)
+
+    def update(self, instance, validated_data):
+        return services.do_save_policy(instance, validated_data, actor=self.context["request"].user)
