@@ -40,6 +40,9 @@ incident_opened = Signal()
 incident_status_changed = Signal()
 # Sent (synchronously) when someone asks for a fresh analysis; the analysing app answers.
 analysis_requested = Signal()
+# Sent after commit when a part of the system needs a human now (kwargs: incident, reason); the paging app
+# pages the on-call. Lets remediation page without importing the paging app.
+page_requested = Signal()
 
 
 def actor_name(actor) -> str:
@@ -65,6 +68,11 @@ def _after_commit_signal(signal: Signal, **kwargs) -> None:
                 log.error("incident signal receiver %s failed: %r", receiver, result)
 
     transaction.on_commit(send)
+
+
+def request_page(incident: Incident, reason: str) -> None:
+    """Ask for the on-call to be paged about `incident` (after commit), whoever does the paging."""
+    _after_commit_signal(page_requested, incident=incident, reason=reason)
 
 
 # --- Opening ------------------------------------------------------------------------------------

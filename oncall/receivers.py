@@ -9,3 +9,7 @@ def on_incident_opened(sender, incident, **kwargs):
 
 def on_status_changed(sender, incident, old, new, actor, **kwargs):
     tasks.status_changed.delay(incident.pk, new, actor)
+
+
+def on_page_requested(sender, incident, reason, **kwargs):
+    tasks.page_on_call.delay(incident.pk, reason)

@@ -6,6 +6,7 @@ import logging
 import time
 from datetime import datetime, timedelta
 
+from celery import current_app
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -210,6 +211,12 @@ def do_page_on_call(incident: Incident, reason: str) -> None:
     _notify_user(incident, Channel.Event.ESCALATION, None, user)
 
 
+def do_page_on_call_by_id(incident_id: int, reason: str) -> None:
+    incident = Incident.objects.select_related("assigned_to").filter(pk=incident_id).first()
+    if incident is not None:
+        do_page_on_call(incident, reason)
+
+
 # --- Notifications --------------------------------------------------------------------------------
 
 
@@ -242,9 +249,13 @@ def _queue(incident, event, escalation, *, kind, config, channel=None, contact=N
             )  # fmt: skip
     except IntegrityError:
         return  # already sent for this incident, event, step and target: stay quiet
-    from oncall.tasks import deliver
+    _queue_delivery(notification.pk)
 
-    transaction.on_commit(lambda: deliver.delay(notification.pk))
+
+def _queue_delivery(notification_id: int) -> None:
+    """Queue one delivery by task name after commit (the tasks module imports this one: no circle)."""
+    signature = current_app.signature("oncall.deliver", args=(notification_id,))
+    transaction.on_commit(signature.delay)
 
 
 def message_for(notification: Notification) -> dict:
@@ -354,9 +365,7 @@ def do_reap_notifications(now: datetime | None = None) -> dict[str, list[int]]:
                 _record_stuck(notification, error)
                 done["failed"].append(notification.pk)
         elif claim.update(status=Notification.Status.PENDING, deadline_at=_stuck_after(0)):
-            from oncall.tasks import deliver
-
-            transaction.on_commit(lambda pk=notification.pk: deliver.delay(pk))
+            _queue_delivery(notification.pk)
             done["requeued"].append(notification.pk)
     return done
 

@@ -15,6 +15,12 @@ def escalate_due() -> None:
     services.do_escalate_due()
 
 
+@shared_task(name="oncall.page_on_call", ignore_result=True, acks_late=True)
+def page_on_call(incident_id: int, reason: str) -> None:
+    """Another part of the system needs a human now (e.g. a remediation failed)."""
+    services.do_page_on_call_by_id(incident_id, reason)
+
+
 @shared_task(name="oncall.status_changed", ignore_result=True)
 def status_changed(incident_id: int, new: str, actor: str) -> None:
     services.do_on_status_change(incident_id, new, actor)

@@ -316,12 +316,7 @@ def _fail(run: RemediationRun, old: str, error: str, verification: dict | None =
     if not _claim(run, old, Status.FAILED, **fields):
         return None
     _record(run, ACTOR, f"Remediation {run.action} failed: {error}. The incident stays open.")
-    from django.apps import apps
-
-    if apps.is_installed("oncall"):
-        from oncall.services import do_page_on_call
-
-        do_page_on_call(run.incident, f"Remediation {run.action} failed: {error}")
+    incident_services.request_page(run.incident, f"Remediation {run.action} failed: {error}")
     return run
 
 

@@ -36,14 +36,17 @@ def stranded(incident, status, **fields) -> RemediationRun:
 
 
 @pytest.mark.parametrize("status", [Status.APPROVED, Status.EXECUTING, Status.VERIFYING])
-def test_a_run_whose_worker_died_is_reaped_and_a_new_proposal_is_accepted(status, api, admin_user):
+def test_a_run_whose_worker_died_is_reaped_and_a_new_proposal_is_accepted(
+    status, api, admin_user, django_capture_on_commit_callbacks
+):
     team_with_rotation(name="payments", services=("checkout",))
     incident = analysed_incident(service="checkout")
     run = stranded(incident, status, decided_by=admin_user, verify_until=timezone.now() - timedelta(seconds=60))
     RemediationRun.objects.filter(pk=run.pk).update(deadline_at=timezone.now() + timedelta(minutes=1))
     assert api.post(f"/api/v1/incidents/{incident.pk}/remediations").status_code == 409  # before its deadline
 
-    reaped = services.do_reap_runs(now=timezone.now() + timedelta(minutes=2))
+    with django_capture_on_commit_callbacks(execute=True):  # the page is requested after commit
+        reaped = services.do_reap_runs(now=timezone.now() + timedelta(minutes=2))
 
     assert run.pk in reaped["failed"]
     run.refresh_from_db()
