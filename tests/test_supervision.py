@@ -17,8 +17,15 @@ from tests.server import running_server, scratch_database
 
 def _celery_workers(proc: subprocess.Popen) -> list[psutil.Process]:
     """The worker's main process: the supervisor's child running `celery ... worker`."""
-    children = psutil.Process(proc.pid).children()
-    return [c for c in children if "worker" in c.cmdline() and any("celery" in part for part in c.cmdline())]
+    workers = []
+    for child in psutil.Process(proc.pid).children():
+        try:
+            argv = child.cmdline()
+        except psutil.Error:  # the killed worker, a zombie until the supervisor reaps it
+            continue
+        if "worker" in argv and any("celery" in part for part in argv):
+            workers.append(child)
+    return workers
 
 
 @pytest.mark.server
