@@ -7,6 +7,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from django.db import connections
 
 from opsassist.lib.supervisor import Supervisor, read_procfile
 
@@ -27,6 +28,7 @@ class Command(BaseCommand):
         bin_dir = str(Path(sys.executable).parent)
         env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
         programs = read_procfile(settings.BASE_DIR / "Procfile")
+        connections.close_all()  # the supervisor keeps no database connection while it watches
         self.stdout.write(f"Supervising {', '.join(p.name for p in programs)} (Ctrl-C stops them all)")
         self.stdout.flush()
         Supervisor(programs, env=env, cwd=settings.BASE_DIR).run()
