@@ -138,7 +138,7 @@ class Supervisor:
         )
         program.started_at = time.monotonic()
         program.restart_at = None
-        log.info("started %s (pid %d): %s", program.name, program.process.pid, shlex.join(program.argv[2:]))
+        log.info("started %s (pid %d): %s", program.name, program.process.pid, shlex.join(program.argv))
 
     # -- shutdown -------------------------------------------------------------------------------------
 
