@@ -1,13 +1,14 @@
 # OpsAssist. `make up` runs the product, `make test` runs the tests; `make help` lists the rest.
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
-VENV := .venv
+# VENV=/path/to/venv installs into and runs from another virtualenv (CI's smoke step builds a fresh one).
+VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
 .DEFAULT_GOAL := help
-.PHONY: help up web worker beat agent test test-deps lint format migrate bootstrap shell clean
+.PHONY: help install up web worker beat agent test test-deps smoke lint format migrate bootstrap shell clean
 
 help: ## List every target
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -23,6 +24,8 @@ $(STAMP): requirements.txt | $(PY)
 $(DEV_STAMP): requirements.txt requirements-dev.txt | $(PY)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $(STAMP) $@
+
+install: $(STAMP) ## Create the virtualenv and install the runtime requirements (requirements.txt only)
 
 up: $(STAMP) ## Install, migrate, create admin + token, serve web + websocket + worker + beat (port OPSASSIST_PORT, default 8000)
 	OPSASSIST_SIMULATION=$${OPSASSIST_SIMULATION:-1} $(PY) manage.py up
@@ -53,6 +56,9 @@ test: $(DEV_STAMP) ## Run the whole test suite (SQLite, or PostgreSQL when DATAB
 
 test-deps: ## Install system packages used by end-to-end tests (as root: prometheus, prometheus-alertmanager, chromium)
 	scripts/install-test-deps.sh
+
+smoke: ## Service mode from nothing: fresh venv, PostgreSQL + Redis, events -> incident -> WebSocket, Ctrl-C
+	scripts/smoke-service.sh
 
 lint: $(DEV_STAMP) ## ruff check
 	$(VENV)/bin/ruff check .

@@ -29,6 +29,10 @@ class ProcessSpec:
             raise ValueError(f"process spec '{text}' is not name=pattern[:file[:max_age]]")
         pattern, _, tail = rest.partition(":")
         freshness, _, max_age = tail.partition(":")
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"process spec '{text}': the pattern is not a regular expression ({exc})") from None
         return cls(name=name, pattern=pattern, freshness_file=freshness, max_age=float(max_age or 120))
 
 
@@ -43,14 +47,41 @@ def host_metrics() -> dict:
     }
 
 
-def process_status(spec: ProcessSpec, now: float | None = None) -> dict:
+# A shell running `-c "…"` only carries its command line: what it starts is a process of its own.
+SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "fish", "busybox"})
+_COMMAND_FLAG = re.compile(r"^-[a-zA-Z]*c[a-zA-Z]*$")
+
+
+def own_lineage() -> set[int]:
+    """This agent and its ancestors (`make agent`, the shell that ran it, ...): never a monitored process,
+    though their command lines carry the patterns."""
+    me = psutil.Process()
+    return {me.pid, *(parent.pid for parent in me.parents())}
+
+
+def is_carrier(cmdline: list[str], specs_text: list[str]) -> bool:
+    """A process that only carries a pattern: a `sh -c "…"` shell, or one whose arguments hold an agent's
+    own `--process name=pattern` (another agent, a `make agent` started elsewhere)."""
+    shell = bool(cmdline) and os.path.basename(cmdline[0]).lstrip("-") in SHELLS
+    if shell and any(_COMMAND_FLAG.match(arg) for arg in cmdline[1:]):
+        return True
+    unquoted = [arg.replace("'", "").replace('"', "") for arg in cmdline]
+    return any(text in arg for arg in unquoted for text in specs_text)
+
+
+def process_status(spec: ProcessSpec, now: float | None = None, excluded: set[int] | None = None) -> dict:
     """active / stuck / stopped for one configured process."""
     now = now or time.time()
+    excluded = own_lineage() if excluded is None else excluded
     regex = re.compile(spec.pattern)
+    own_spec = [f"{spec.name}={spec.pattern}"]
     pids = []
     for proc in psutil.process_iter(["pid", "cmdline"]):
-        cmdline = " ".join(proc.info.get("cmdline") or [])
-        if cmdline and regex.search(cmdline) and proc.info["pid"] != os.getpid():
+        argv = proc.info.get("cmdline") or []
+        cmdline = " ".join(argv)
+        if not cmdline or proc.info["pid"] in excluded or not regex.search(cmdline):
+            continue
+        if not is_carrier(argv, own_spec):
             pids.append(proc.info["pid"])
     if not pids:
         return {"name": spec.name, "status": "stopped", "detail": f"no process matches {spec.pattern!r}"}
@@ -66,8 +97,9 @@ def process_status(spec: ProcessSpec, now: float | None = None) -> dict:
 
 
 def heartbeat(specs: list[ProcessSpec], host: str | None = None) -> dict:
+    excluded = own_lineage()
     return {
         "host": host or socket.gethostname(),
-        "components": [process_status(spec) for spec in specs],
+        "components": [process_status(spec, excluded=excluded) for spec in specs],
         "metrics": host_metrics(),
     }

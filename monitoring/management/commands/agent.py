@@ -2,8 +2,13 @@
 
     manage.py agent --url https://opsassist.example.com --token KEY \
         --process ffmpeg='ffmpeg .*capture1':/var/log/capture1.log:120 --process monitor=capture-monitor
+
+A process matches when its command line matches the pattern, except the agent itself, its ancestors
+(`make agent`, the shell that started it) and shells that only carry the pattern (`sh -c "…"`).
+`--print` prints the heartbeat it would send and exits (no token needed).
 """
 
+import json
 import logging
 import os
 import time
@@ -26,14 +31,20 @@ class Command(BaseCommand):
         parser.add_argument("--interval", type=float, default=float(os.environ.get("OPSASSIST_AGENT_INTERVAL", 60)))
         parser.add_argument("--process", action="append", default=[], help="name=pattern[:file[:max_age]]")
         parser.add_argument("--once", action="store_true", help="send one heartbeat and exit")
+        parser.add_argument(
+            "--print", action="store_true", dest="print_only", help="print one heartbeat as JSON, send nothing"
+        )
 
-    def handle(self, *args, url, token, host, interval, process, once, **options):
-        if not token:
-            raise CommandError("--token (or OPSASSIST_TOKEN) is required")
+    def handle(self, *args, url, token, host, interval, process, once, print_only, **options):
         try:
             specs = [ProcessSpec.parse(p) for p in process]
         except ValueError as exc:
-            raise CommandError(str(exc)) from None
+            raise CommandError(f"--process: {exc}") from None
+        if print_only:
+            self.stdout.write(json.dumps(heartbeat(specs, host), indent=2))
+            return
+        if not token:
+            raise CommandError("--token (or OPSASSIST_TOKEN) is required")
         client = httpx.Client(base_url=url, headers={"Authorization": f"Token {token}"}, timeout=10)
         while True:
             body = heartbeat(specs, host)

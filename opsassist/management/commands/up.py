@@ -7,6 +7,9 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from django.db import connections
+
+from opsassist.lib.supervisor import Supervisor, read_procfile
 
 
 class Command(BaseCommand):
@@ -20,10 +23,12 @@ class Command(BaseCommand):
         if settings.EMBEDDED:
             call_command("serve")
             return
-        # Service mode: web, worker and beat as child processes; honcho forwards Ctrl-C/SIGTERM to all.
+        # Service mode: the Procfile's web, worker and beat as supervised children. A crashed child is
+        # restarted with back-off while the others keep serving; Ctrl-C/SIGTERM stops them all.
         bin_dir = str(Path(sys.executable).parent)
         env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
-        procfile = str(settings.BASE_DIR / "Procfile")
-        honcho = str(Path(bin_dir) / "honcho")
-        os.chdir(settings.BASE_DIR)
-        os.execve(honcho, [honcho, "-f", procfile, "start"], env)  # noqa: S606
+        programs = read_procfile(settings.BASE_DIR / "Procfile")
+        connections.close_all()  # the supervisor keeps no database connection while it watches
+        self.stdout.write(f"Supervising {', '.join(p.name for p in programs)} (Ctrl-C stops them all)")
+        self.stdout.flush()
+        Supervisor(programs, env=env, cwd=settings.BASE_DIR).run()
