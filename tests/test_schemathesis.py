@@ -23,10 +23,8 @@ from tests.server import free_port, running_server, scratch_database
 
 pytestmark = [pytest.mark.server, pytest.mark.postgres]
 
-# A known server error, fixed in the monitoring app on its own: clearing a drill on a monitor whose target
-# is unreachable answers 500. It is tolerated only as a server error on this one operation; every other
-# failure or error anywhere fails the test. Delete the entry once the fix is in.
-KNOWN_SERVER_ERRORS = {"POST /api/v1/monitors/{name}/simulate/clear/"}
+# Server errors tolerated on named operations (none: every failure or error anywhere fails the test).
+KNOWN_SERVER_ERRORS: set[str] = set()
 
 # Drill writes stay small on the shared Redis: the limit sits this far above what it uses now.
 REDIS_HEADROOM = 16 * 1024 * 1024
