@@ -126,11 +126,20 @@ class Event(models.Model):
             models.Index(fields=["-timestamp", "-id"], name="event_timestamp_idx"),
             models.Index(fields=["service", "-timestamp"], name="event_service_idx"),
             models.Index(fields=["incident", "-timestamp"], name="event_incident_idx"),
-            # Used by correlation: the unlinked error events it scans every pass.
+            # Used by correlation (incidents.correlation.find_bursts): the unlinked error events since the
+            # scan start, grouped by service (index-only); and by the correlation lag metric (the oldest
+            # unlinked error inside the window is its first entry past the window's start).
             models.Index(
                 fields=["timestamp", "service"],
                 condition=Q(incident__isnull=True, level__in=ERROR_LEVELS),
                 name="event_uncorrelated_idx",
+            ),
+            # Used by correlation (attach_events): from each unresolved events-incident, its service's recent
+            # unlinked errors; and by find_bursts to read the crossing services' timestamps in order.
+            models.Index(
+                fields=["service", "timestamp"],
+                condition=Q(incident__isnull=True, level__in=ERROR_LEVELS),
+                name="event_unlinked_service_idx",
             ),
         ]
 
