@@ -26,6 +26,7 @@ import logging
 import time
 import uuid
 import zlib
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -34,8 +35,8 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.db import OperationalError, connection, transaction
-from django.db.models import Count, DateTimeField, Exists, ExpressionWrapper, OuterRef, Subquery
-from django.db.models.functions import Coalesce, Left
+from django.db.models import Case, Count, F, When
+from django.db.models.functions import Left
 from django.utils import timezone
 
 from incidents import live, services
@@ -113,26 +114,43 @@ def _write_mark(now: datetime) -> None:
 
 def find_bursts(since: datetime, threshold: int, window: timedelta) -> list[Burst]:
     """Services without an unresolved events-incident whose unlinked errors since `since` hold a burst:
-    `threshold` of them within `window`, measured on their timestamps (the first such window wins)."""
+    `threshold` of them within `window`, measured on their timestamps (the first such window wins).
+
+    Separate statements with no join between them, so no plan can turn quadratic whatever the planner's
+    statistics say: one aggregate, then the crossing services' points by chunks of services."""
     recent = _unlinked_errors().filter(timestamp__gte=since)
-    crossing = recent.order_by().values("service").annotate(n=Count("id")).filter(n__gte=threshold).values("service")
-    open_incident = Incident.objects.filter(source=Source.EVENTS, status__in=UNRESOLVED, service=OuterRef("service"))
-    rows = (
-        recent.filter(service__in=crossing)
-        .exclude(Exists(open_incident))
-        .order_by("service", "timestamp", "id")
-        .values_list("service", "timestamp", "level", "id")
+    crossing = list(
+        recent.order_by()
+        .values("service")
+        .annotate(n=Count("id"))
+        .filter(n__gte=threshold)
+        .values_list("service", flat=True)
     )
     bursts: list[Burst] = []
-    points: list[tuple[datetime, str, int]] = []
-    service = None
-    for row in rows.iterator(chunk_size=5000):
-        if row[0] != service:
-            _add_burst(bursts, service, points, threshold, window)
-            service, points = row[0], []
-        points.append(row[1:])
-    _add_burst(bursts, service, points, threshold, window)
+    for chunk in _chunks(sorted(_without_open_incident(crossing))):
+        rows = recent.filter(service__in=chunk).order_by("service", "timestamp", "id")
+        points: list[tuple[datetime, str, int]] = []
+        service = None
+        for row in rows.values_list("service", "timestamp", "level", "id"):
+            if row[0] != service:
+                _add_burst(bursts, service, points, threshold, window)
+                service, points = row[0], []
+            points.append(row[1:])
+        _add_burst(bursts, service, points, threshold, window)
     return bursts
+
+
+def _chunks(items: list) -> Iterator[list]:
+    for start in range(0, len(items), services.BULK_CHUNK):
+        yield items[start : start + services.BULK_CHUNK]
+
+
+def _without_open_incident(names: list[str]) -> set[str]:
+    unresolved = Incident.objects.filter(source=Source.EVENTS, status__in=UNRESOLVED)
+    taken = set()
+    for chunk in _chunks(names):
+        taken.update(unresolved.filter(service__in=chunk).values_list("service", flat=True))
+    return set(names) - taken
 
 
 def _add_burst(bursts: list[Burst], service, points, threshold: int, window: timedelta) -> None:
@@ -147,11 +165,10 @@ def _add_burst(bursts: list[Burst], service, points, threshold: int, window: tim
 
 def _latest_messages(bursts: list[Burst]) -> dict[int, str]:
     """The message of each burst's latest event (for the title), 300 characters at most."""
-    ids = [burst.last_event_id for burst in bursts]
     messages: dict[int, str] = {}
-    for start in range(0, len(ids), services.BULK_CHUNK):
-        chunk = Event.objects.filter(id__in=ids[start : start + services.BULK_CHUNK]).order_by()
-        messages.update(chunk.annotate(text=Left("message", 300)).values_list("id", "text"))
+    for chunk in _chunks([burst.last_event_id for burst in bursts]):
+        events = Event.objects.filter(id__in=chunk).order_by().annotate(text=Left("message", 300))
+        messages.update(events.values_list("id", "text"))
     return messages
 
 
@@ -179,70 +196,68 @@ def open_bursts(bursts: list[Burst], window: timedelta, now: datetime) -> list[i
 
 # --- Attaching events ---------------------------------------------------------------------------
 
-# Driven from the unresolved events-incidents (few) joined on service to the recent unlinked errors
-# (event_unlinked_service_idx), both sides bounded, so any join order the planner picks stays cheap.
-# The CTE counts exactly the rows this UPDATE linked, so event_count grows without a recount.
-ATTACH_SQL = """
-WITH linked AS (
-    UPDATE incidents_event AS e SET incident_id = i.id
-    FROM incidents_incident AS i
-    WHERE i.source = %(source)s AND i.status = ANY(%(unresolved)s)
-      AND e.service = i.service AND e.incident_id IS NULL AND e.level = ANY(%(levels)s)
-      AND e.timestamp >= %(since)s AND e.timestamp >= i.first_seen_at - %(window)s
-    RETURNING e.incident_id
-), gained AS (
-    SELECT incident_id, count(*) AS n FROM linked GROUP BY incident_id
-)
-UPDATE incidents_incident AS i SET event_count = i.event_count + gained.n
-FROM gained WHERE i.id = gained.incident_id
-RETURNING i.id, gained.n
-"""
+# Driven from the unresolved events-incidents, a VALUES list of at most BULK_CHUNK (incident, service,
+# bound) rows with each bound computed in Python, into the recent unlinked errors of each service
+# (event_unlinked_service_idx). RETURNING says exactly what was linked. The levels are inlined (constants
+# of the code, not input) so the planner can prove the partial index usable.
+_LEVELS_SQL = ", ".join(f"'{level}'" for level in ERROR_LEVELS if level.isalpha())
+# PostgreSQL: the LATERAL subquery with OFFSET 0 cannot be flattened into a join, so the plan is one
+# index probe per incident whatever the statistics say (with stale statistics, e.g. taken when every
+# event was linked, a flattened join was planned as every unlinked error times every incident). The
+# updated table itself carries no filter, so it is always estimated at its full size: probed by id,
+# never scanned as the outer side of a loop.
+ATTACH_SQL_POSTGRES = f"""
+UPDATE incidents_event SET incident_id = m.incident
+FROM (
+    SELECT t.column1 AS incident, ev.id FROM (VALUES {{values}}) AS t
+    CROSS JOIN LATERAL (
+        SELECT e.id FROM incidents_event AS e
+        WHERE e.service = t.column2 AND e.incident_id IS NULL AND e.level IN ({_LEVELS_SQL})
+          AND e.timestamp >= t.column3
+        OFFSET 0
+    ) AS ev
+) AS m
+WHERE incidents_event.id = m.id
+RETURNING incidents_event.incident_id
+"""  # noqa: S608
+# SQLite (no LATERAL) plans this as a scan of the VALUES and an index search per row.
+ATTACH_SQL_SQLITE = f"""
+UPDATE incidents_event SET incident_id = t.column1
+FROM (VALUES {{values}}) AS t
+WHERE incidents_event.service = t.column2 AND incidents_event.incident_id IS NULL
+  AND incidents_event.level IN ({_LEVELS_SQL}) AND incidents_event.timestamp >= t.column3
+RETURNING incidents_event.incident_id
+"""  # noqa: S608
 
 
 def attach_events(since: datetime, window: timedelta) -> tuple[int, list[int]]:
     """Link unlinked error events (timestamps since `since`) to their service's unresolved
     events-incident: those from one window before its first burst event on (late stragglers of the
     burst included, last week's errors not). Returns (events linked, incident ids that gained events)."""
-    if connection.vendor == "postgresql":
-        return _attach_postgres(since, window)
-    return _attach_portable(since, window)
+    targets = Incident.objects.filter(source=Source.EVENTS, status__in=UNRESOLVED).order_by()
+    gained: Counter[int] = Counter()
+    for chunk in _chunks(list(targets.values_list("id", "service", "first_seen_at"))):
+        gained.update(_link_chunk(chunk, since, window))
+    for chunk in _chunks(sorted(gained)):
+        increments = Case(*(When(pk=pk, then=F("event_count") + gained[pk]) for pk in chunk))
+        Incident.objects.filter(pk__in=chunk).update(event_count=increments)
+    return sum(gained.values()), sorted(gained)
 
 
-def _attach_postgres(since: datetime, window: timedelta) -> tuple[int, list[int]]:
-    params = {
-        "source": Source.EVENTS.value,
-        "unresolved": [s.value for s in UNRESOLVED],
-        "levels": [lv.value for lv in ERROR_LEVELS],
-        "since": since,
-        "window": window,
-    }
+def _link_chunk(chunk: list[tuple[int, str, datetime | None]], since: datetime, window: timedelta) -> list[int]:
+    """One UPDATE for these (incident id, service, first seen) targets; the incident id of each event linked."""
+    postgres = connection.vendor == "postgresql"
+    row, sql = (
+        ("(%s::bigint, %s, %s::timestamptz)", ATTACH_SQL_POSTGRES) if postgres else ("(%s, %s, %s)", ATTACH_SQL_SQLITE)
+    )
+    params: list = []
+    for pk, service, first in chunk:
+        bound = max(since, (first or since) - window)
+        params += [pk, service, connection.ops.adapt_datetimefield_value(bound)]
+    values = ", ".join([row] * len(chunk))
     with connection.cursor() as cursor:
-        cursor.execute(ATTACH_SQL, params)
-        rows = cursor.fetchall()
-    return sum(n for _, n in rows), sorted(pk for pk, _ in rows)
-
-
-def _attach_portable(since: datetime, window: timedelta) -> tuple[int, list[int]]:
-    """SQLite (embedded, one process): the pass holds the write lock from its start, so nothing
-    changes between these statements; event_count is recounted (embedded volumes are small)."""
-    target = Incident.objects.filter(
-        source=Source.EVENTS,
-        status__in=UNRESOLVED,
-        service=OuterRef("service"),
-        first_seen_at__lte=ExpressionWrapper(OuterRef("timestamp") + window, output_field=DateTimeField()),
-    )
-    pending = _unlinked_errors().filter(timestamp__gte=since).filter(Exists(target))
-    touched = list(
-        Incident.objects.filter(
-            source=Source.EVENTS, status__in=UNRESOLVED, service__in=pending.values("service")
-        ).values_list("id", flat=True)
-    )
-    if not touched:
-        return 0, []
-    linked = pending.update(incident=Subquery(target.values("id")[:1]))
-    counts = Event.objects.filter(incident=OuterRef("pk")).values("incident").annotate(n=Count("id")).values("n")
-    Incident.objects.filter(pk__in=touched).update(event_count=Coalesce(Subquery(counts), 0))
-    return linked, sorted(touched)
+        cursor.execute(sql.format(values=values), params)
+        return [pk for (pk,) in cursor.fetchall()]
 
 
 # --- One pass -----------------------------------------------------------------------------------
@@ -259,10 +274,12 @@ def pass_lease() -> Iterator[bool]:
     timeout = settings.CORRELATION_TIMEOUT_SECONDS
     if connection.vendor == "postgresql":
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [LOCK_ID])
+            # One round trip: the lock, and the time bound of this transaction's statements.
+            cursor.execute(
+                "SELECT pg_try_advisory_xact_lock(%s), set_config('statement_timeout', %s, true)",
+                [LOCK_ID, str(int(timeout * 1000))],
+            )
             held = cursor.fetchone()[0]
-            if held:
-                cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(int(timeout * 1000))])
             yield held
         return
     token = uuid.uuid4().hex
