@@ -149,8 +149,9 @@ def storm(database_url: str, limit: float = 300.0) -> None:
     done.set()
     count = opened(database_url, "storm-")
     took = f"{all_in[0]:.1f} s" if all_in else f"not within {limit:.0f} s"
+    here = f"{passes} pass{'es' if passes != 1 else ''} here"
     print(f"correlation storm: 10,000 services cross the threshold at once: {count:,} incidents in the database, "
-          f"all in after {took} ({passes} pass{'es' if passes != 1 else ''} here)   (goal: all 10,000 within 30 s)")  # fmt: skip
+          f"all in after {took} ({here})   (goal: all 10,000 within 30 s)")  # fmt: skip
     with psycopg.connect(database_url, autocommit=True) as conn:
         dupes = conn.execute(
             "SELECT count(*) FROM (SELECT service FROM incidents_incident WHERE source = 'events' "
