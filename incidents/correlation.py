@@ -198,29 +198,33 @@ def open_bursts(bursts: list[Burst], window: timedelta, now: datetime) -> list[i
 
 # Driven from the unresolved events-incidents, a VALUES list of at most BULK_CHUNK (incident, service,
 # bound) rows with each bound computed in Python, into the recent unlinked errors of each service
-# (event_unlinked_service_idx). RETURNING says exactly what was linked. The levels are inlined (constants
-# of the code, not input) so the planner can prove the partial index usable.
+# (event_unlinked_service_idx). The levels are inlined (constants of the code, not input) so the planner
+# can prove the partial index usable.
 _LEVELS_SQL = ", ".join(f"'{level}'" for level in ERROR_LEVELS if level.isalpha())
-# PostgreSQL: the LATERAL subquery with OFFSET 0 cannot be flattened into a join, so the plan is one
-# index probe per incident whatever the statistics say (with stale statistics, e.g. taken when every
-# event was linked, a flattened join was planned as every unlinked error times every incident). The
-# updated table itself carries no filter, so it is always estimated at its full size: probed by id,
-# never scanned as the outer side of a loop.
-ATTACH_SQL_POSTGRES = f"""
-UPDATE incidents_event SET incident_id = m.incident
-FROM (
-    SELECT t.column1 AS incident, ev.id FROM (VALUES {{values}}) AS t
-    CROSS JOIN LATERAL (
-        SELECT e.id FROM incidents_event AS e
-        WHERE e.service = t.column2 AND e.incident_id IS NULL AND e.level IN ({_LEVELS_SQL})
-          AND e.timestamp >= t.column3
-        OFFSET 0
-    ) AS ev
-) AS m
-WHERE incidents_event.id = m.id
-RETURNING incidents_event.incident_id
+# PostgreSQL, in two statements that never join the events table as a scanned relation: statistics taken
+# when the table held only dead or linked rows estimate it at one row, and any such join was planned as
+# every unlinked error times every incident. 1) The LATERAL subquery with OFFSET 0 cannot be flattened,
+# so it is one index probe per incident; 2) the UPDATE reaches its rows by primary key (= ANY) only (no
+# "incident_id IS NULL" there: stale statistics make the index on incident_id look selective, and most
+# events — INFO, WARNING — are unlinked; the pass lease means nobody linked them in between), and its
+# join to the (event, incident) pairs is bounded by the chunk.
+PAIRS_SQL_POSTGRES = f"""
+SELECT ev.id, t.column1 FROM (VALUES {{values}}) AS t
+CROSS JOIN LATERAL (
+    SELECT e.id FROM incidents_event AS e
+    WHERE e.service = t.column2 AND e.incident_id IS NULL AND e.level IN ({_LEVELS_SQL})
+      AND e.timestamp >= t.column3
+    OFFSET 0
+) AS ev
 """  # noqa: S608
-# SQLite (no LATERAL) plans this as a scan of the VALUES and an index search per row.
+LINK_SQL_POSTGRES = """
+UPDATE incidents_event AS e SET incident_id = v.incident
+FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, incident)
+WHERE e.id = v.id AND e.id = ANY(%s::bigint[])
+RETURNING e.incident_id
+"""
+# SQLite (no LATERAL; its planner keeps no statistics unless asked) scans the VALUES and searches the
+# index for each row, in one statement.
 ATTACH_SQL_SQLITE = f"""
 UPDATE incidents_event SET incident_id = t.column1
 FROM (VALUES {{values}}) AS t
@@ -245,19 +249,27 @@ def attach_events(since: datetime, window: timedelta) -> tuple[int, list[int]]:
 
 
 def _link_chunk(chunk: list[tuple[int, str, datetime | None]], since: datetime, window: timedelta) -> list[int]:
-    """One UPDATE for these (incident id, service, first seen) targets; the incident id of each event linked."""
+    """Link the events of these (incident id, service, first seen) targets; the incident id of each event
+    linked."""
     postgres = connection.vendor == "postgresql"
-    row, sql = (
-        ("(%s::bigint, %s, %s::timestamptz)", ATTACH_SQL_POSTGRES) if postgres else ("(%s, %s, %s)", ATTACH_SQL_SQLITE)
-    )
+    row = "(%s::bigint, %s, %s::timestamptz)" if postgres else "(%s, %s, %s)"
     params: list = []
     for pk, service, first in chunk:
         bound = max(since, (first or since) - window)
         params += [pk, service, connection.ops.adapt_datetimefield_value(bound)]
     values = ", ".join([row] * len(chunk))
     with connection.cursor() as cursor:
-        cursor.execute(sql.format(values=values), params)
-        return [pk for (pk,) in cursor.fetchall()]
+        if not postgres:
+            cursor.execute(ATTACH_SQL_SQLITE.format(values=values), params)
+            return [pk for (pk,) in cursor.fetchall()]
+        cursor.execute(PAIRS_SQL_POSTGRES.format(values=values), params)
+        pairs = cursor.fetchall()
+        linked: list[int] = []
+        for part in _chunks(pairs):
+            ids = [event_id for event_id, _ in part]
+            cursor.execute(LINK_SQL_POSTGRES, [ids, [incident for _, incident in part], ids])
+            linked += [pk for (pk,) in cursor.fetchall()]
+        return linked
 
 
 # --- One pass -----------------------------------------------------------------------------------
@@ -311,7 +323,8 @@ def correlate(now: datetime | None = None) -> PassResult:
         return PassResult(timed_out=True)
     _write_mark(now)
     _refresh_statistics(result)
-    live.broadcast_many([pk for pk in result.updated if pk not in result.opened])
+    for chunk in _chunks([pk for pk in result.updated if pk not in result.opened]):
+        live.broadcast_many(chunk)
     _log_pass(result, time.monotonic() - started)
     return result
 

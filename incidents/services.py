@@ -22,6 +22,7 @@ from incidents.choices import (
     ALLOWED_MOVES,
     SEVERITY_RANK,
     UNRESOLVED,
+    Severity,
     Source,
     Status,
     TimelineKind,
@@ -160,6 +161,9 @@ def do_open_many(specs: list[OpenSpec], *, actor, now: datetime | None = None) -
 
 
 def _new_incident(spec: OpenSpec, now: datetime) -> Incident:
+    # Checked here: SQLite's INSERT OR IGNORE would silently skip a row that fails the check constraint.
+    if spec.severity not in Severity.values:
+        raise ServiceError(f"'{spec.severity}' is not a valid severity.", field="severity")
     return Incident(
         source=spec.source, service=spec.service, component=spec.component, host=spec.host,
         source_key=spec.source_key, title=spec.title[:500], severity=spec.severity, description=spec.description,
@@ -195,8 +199,9 @@ def _after_commit_opened(opened: list[Incident]) -> None:
         for start in range(0, len(ids), BULK_CHUNK):
             live.broadcast_many(ids[start : start + BULK_CHUNK], created=True)
 
-    transaction.on_commit(send_signals)
+    # As in get_or_open_incident: browsers hear of the incident before its follow-ups can update it.
     transaction.on_commit(broadcast, robust=True)
+    transaction.on_commit(send_signals)
 
 
 def find_unresolved(

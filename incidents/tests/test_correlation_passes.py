@@ -1,6 +1,7 @@
 """Correlation passes under pressure: one at a time, time-bounded, late but never losing a burst, and a
 mass outage opening every incident in bulk."""
 
+import asyncio
 import logging
 import threading
 import time
@@ -16,6 +17,7 @@ from incidents import correlation, services
 from incidents.choices import UNRESOLVED
 from incidents.correlation import correlate
 from incidents.models import Event, Incident, TimelineEntry
+from opsassist.lib.errors import ServiceError
 
 pytestmark = pytest.mark.django_db
 
@@ -107,6 +109,7 @@ def test_a_pass_returns_at_once_while_another_holds_the_lease():
             started = time.monotonic()
             result = correlate()
             assert time.monotonic() - started < 1
+            other.execute("SELECT pg_advisory_unlock(%s)", [correlation.LOCK_ID])
     else:
         cache.add(correlation.LEASE_KEY, "another pass", timeout=60)
         result = correlate()
@@ -157,6 +160,15 @@ def test_a_bulk_open_skips_what_already_has_an_unresolved_incident():
     assert created.count() == 3 and set(created.values_list("actor", flat=True)) == {"correlation"}
 
 
+def test_a_bulk_open_refuses_an_unknown_severity_and_stores_nothing():
+    good = services.OpenSpec(source="events", service="a", title="t", severity="high")
+    bad = services.OpenSpec(source="events", service="b", title="t", severity="urgent")
+    with pytest.raises(ServiceError) as raised:
+        services.do_open_many([good, bad], actor="correlation")
+    assert raised.value.field == "severity"
+    assert not Incident.objects.exists()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_incidents_opened_in_bulk_get_what_a_single_open_gets():
     """Signal receivers: the analysis and the on-call escalation run for each one (tasks inline here)."""
@@ -176,6 +188,34 @@ def test_incidents_opened_in_bulk_get_what_a_single_open_gets():
         kinds = set(incident.timeline.values_list("kind", flat=True))
         assert {"created", "analysis"} <= kinds
         assert incident.category  # the analysis stored its verdict
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_bulk_opening_sends_one_live_created_message_per_incident():
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    from incidents.consumers import LIVE_GROUP
+
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(LIVE_GROUP, channel)
+    try:
+        store(*(errors(f"live-{i}") for i in range(3)))
+        result = correlate()
+
+        async def drain():
+            messages = []
+            while len(messages) < 3:
+                messages.append(await asyncio.wait_for(layer.receive(channel), 5))
+            return messages
+
+        messages = async_to_sync(drain)()
+    finally:
+        async_to_sync(layer.group_discard)(LIVE_GROUP, channel)
+    assert {m["type"] for m in messages} == {"incident.created"}
+    assert sorted(m["incident"]["id"] for m in messages) == sorted(result.opened)
+    assert {m["incident"]["event_count"] for m in messages} == {5}
 
 
 @pytest.mark.postgres
