@@ -26,7 +26,7 @@ import logging
 import time
 import uuid
 import zlib
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.db import OperationalError, connection, transaction
-from django.db.models import Case, Count, F, When
+from django.db.models import Count, F
 from django.db.models.functions import Left
 from django.utils import timezone
 
@@ -242,10 +242,18 @@ def attach_events(since: datetime, window: timedelta) -> tuple[int, list[int]]:
     gained: Counter[int] = Counter()
     for chunk in _chunks(list(targets.values_list("id", "service", "first_seen_at"))):
         gained.update(_link_chunk(chunk, since, window))
-    for chunk in _chunks(sorted(gained)):
-        increments = Case(*(When(pk=pk, then=F("event_count") + gained[pk]) for pk in chunk))
-        Incident.objects.filter(pk__in=chunk).update(event_count=increments)
+    _add_to_event_counts(gained)
     return sum(gained.values()), sorted(gained)
+
+
+def _add_to_event_counts(gained: Counter[int]) -> None:
+    """event_count += n, one UPDATE per distinct n (a storm's incidents mostly gained the same number)."""
+    by_n: dict[int, list[int]] = defaultdict(list)
+    for pk, n in gained.items():
+        by_n[n].append(pk)
+    for n, pks in by_n.items():
+        for chunk in _chunks(sorted(pks)):
+            Incident.objects.filter(pk__in=chunk).update(event_count=F("event_count") + n)
 
 
 def _link_chunk(chunk: list[tuple[int, str, datetime | None]], since: datetime, window: timedelta) -> list[int]:
@@ -266,8 +274,10 @@ def _link_chunk(chunk: list[tuple[int, str, datetime | None]], since: datetime, 
         pairs = cursor.fetchall()
         linked: list[int] = []
         for part in _chunks(pairs):
-            ids = [event_id for event_id, _ in part]
-            cursor.execute(LINK_SQL_POSTGRES, [ids, [incident for _, incident in part], ids])
+            # Arrays as text literals: psycopg's list dumper costs more than the statement here.
+            ids = "{" + ",".join(str(event_id) for event_id, _ in part) + "}"
+            incidents = "{" + ",".join(str(incident) for _, incident in part) + "}"
+            cursor.execute(LINK_SQL_POSTGRES, [ids, incidents, ids])
             linked += [pk for (pk,) in cursor.fetchall()]
         return linked
 
@@ -323,7 +333,8 @@ def correlate(now: datetime | None = None) -> PassResult:
         return PassResult(timed_out=True)
     _write_mark(now)
     _refresh_statistics(result)
-    for chunk in _chunks([pk for pk in result.updated if pk not in result.opened]):
+    opened = set(result.opened)
+    for chunk in _chunks([pk for pk in result.updated if pk not in opened]):
         live.broadcast_many(chunk)
     _log_pass(result, time.monotonic() - started)
     return result

@@ -172,12 +172,17 @@ def _new_incident(spec: OpenSpec, now: datetime) -> Incident:
 
 
 def _reread(rows: list[Incident]) -> list[Incident]:
-    """The rows of `rows` that the INSERT kept (a skipped one's uuid is in no row)."""
-    uuids = [row.uuid for row in rows]
-    opened: list[Incident] = []
+    """The rows of `rows` that the INSERT kept (a skipped one's uuid is in no row), with their ids."""
+    by_uuid = {row.uuid: row for row in rows}
+    kept: list[Incident] = []
+    uuids = list(by_uuid)
     for start in range(0, len(uuids), BULK_CHUNK):
-        opened.extend(Incident.objects.filter(uuid__in=uuids[start : start + BULK_CHUNK]).order_by("id"))
-    return opened
+        chunk = Incident.objects.filter(uuid__in=uuids[start : start + BULK_CHUNK]).order_by()
+        for uuid_, pk in chunk.values_list("uuid", "id"):
+            row = by_uuid[uuid_]
+            row.pk, row._state.adding, row._state.db = pk, False, chunk.db
+            kept.append(row)
+    return sorted(kept, key=lambda row: row.pk)
 
 
 def _created_entry(incident: Incident, actor, now: datetime) -> TimelineEntry:
