@@ -13,9 +13,13 @@ A pass, whatever the number of services:
    table's history, and a pass that runs late (a stalled worker, a database outage) still sees the
    bursts that crossed the threshold meanwhile, because the window is tested on the events' timestamps;
 3. one grouped statement finds the services that crossed the threshold, the exact sliding-window test
-   runs on their timestamps, and their incidents open in bulk (`services.do_open_many`);
-4. one statement links unlinked error events to their service's unresolved events-incident and adds
-   them to its `event_count`.
+   runs on their timestamps (read per chunk of services), and their incidents open in bulk
+   (`services.do_open_many`);
+4. per chunk of unresolved events-incidents, an index probe per incident finds its service's new
+   unlinked errors, they are linked by id, and `event_count` grows by what was linked.
+No statement joins the events table as a scanned relation, so no plan turns quadratic on stale
+statistics (the incident behind this design: a join planned on statistics taken while the tables were
+empty ran for 22 minutes). Work per statement is bounded by chunks of BULK_CHUNK.
 The whole pass is one transaction: an incident is never seen without its events, and every step is
 idempotent, so a pass run twice changes nothing.
 """
@@ -53,7 +57,7 @@ LOCK_ID = zlib.crc32(b"opsassist.correlation")
 LEASE_KEY = "correlation:lease"
 # The `now` of the last pass that completed: the next pass scans from there (minus window + grace).
 MARK_KEY = "correlation:scanned-through"
-# Opening this many incidents in one pass makes the planner's statistics of incidents stale: refresh them.
+# Opening this many incidents in one pass makes the planner's statistics stale: refresh them.
 ANALYZE_AFTER_OPENED = 1000
 QUERY_CANCELED = "57014"
 
@@ -208,12 +212,13 @@ _LEVELS_SQL = ", ".join(f"'{level}'" for level in ERROR_LEVELS if level.isalpha(
 # "incident_id IS NULL" there: stale statistics make the index on incident_id look selective, and most
 # events — INFO, WARNING — are unlinked; the pass lease means nobody linked them in between), and its
 # join to the (event, incident) pairs is bounded by the chunk.
+# The targets travel as three arrays (a long VALUES list costs more to bind than to run).
 PAIRS_SQL_POSTGRES = f"""
-SELECT ev.id, t.column1 FROM (VALUES {{values}}) AS t
+SELECT ev.id, t.incident FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[]) AS t(incident, service, since)
 CROSS JOIN LATERAL (
     SELECT e.id FROM incidents_event AS e
-    WHERE e.service = t.column2 AND e.incident_id IS NULL AND e.level IN ({_LEVELS_SQL})
-      AND e.timestamp >= t.column3
+    WHERE e.service = t.service AND e.incident_id IS NULL AND e.level IN ({_LEVELS_SQL})
+      AND e.timestamp >= t.since
     OFFSET 0
 ) AS ev
 """  # noqa: S608
@@ -259,18 +264,15 @@ def _add_to_event_counts(gained: Counter[int]) -> None:
 def _link_chunk(chunk: list[tuple[int, str, datetime | None]], since: datetime, window: timedelta) -> list[int]:
     """Link the events of these (incident id, service, first seen) targets; the incident id of each event
     linked."""
-    postgres = connection.vendor == "postgresql"
-    row = "(%s::bigint, %s, %s::timestamptz)" if postgres else "(%s, %s, %s)"
-    params: list = []
-    for pk, service, first in chunk:
-        bound = max(since, (first or since) - window)
-        params += [pk, service, connection.ops.adapt_datetimefield_value(bound)]
-    values = ", ".join([row] * len(chunk))
+    bounds = [max(since, (first or since) - window) for _, _, first in chunk]
     with connection.cursor() as cursor:
-        if not postgres:
-            cursor.execute(ATTACH_SQL_SQLITE.format(values=values), params)
+        if connection.vendor != "postgresql":
+            params = []
+            for (pk, service, _), bound in zip(chunk, bounds, strict=True):
+                params += [pk, service, connection.ops.adapt_datetimefield_value(bound)]
+            cursor.execute(ATTACH_SQL_SQLITE.format(values=", ".join(["(%s, %s, %s)"] * len(chunk))), params)
             return [pk for (pk,) in cursor.fetchall()]
-        cursor.execute(PAIRS_SQL_POSTGRES.format(values=values), params)
+        cursor.execute(PAIRS_SQL_POSTGRES, [[pk for pk, _, _ in chunk], [service for _, service, _ in chunk], bounds])
         pairs = cursor.fetchall()
         linked: list[int] = []
         for part in _chunks(pairs):
@@ -353,14 +355,17 @@ def _run_pass(now: datetime) -> PassResult:
 
 
 def _refresh_statistics(result: PassResult) -> None:
-    """After a mass opening, refresh the planner's view of incidents (the next passes join on them)."""
+    """After a mass opening, refresh the planner's view of both tables: thousands of incidents appeared
+    and tens of thousands of events stopped being unlinked. Bounded like a pass; failure is only logged."""
     if len(result.opened) < ANALYZE_AFTER_OPENED or connection.vendor != "postgresql":
         return
+    timeout = str(int(settings.CORRELATION_TIMEOUT_SECONDS * 1000))
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE incidents_incident")
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [timeout])
+            cursor.execute("ANALYZE incidents_incident, incidents_event")
     except OperationalError:
-        log.warning("correlation: ANALYZE incidents_incident failed", exc_info=True)
+        log.warning("correlation: refreshing statistics after a mass opening failed", exc_info=True)
 
 
 def _log_pass(result: PassResult, seconds: float) -> None:
