@@ -45,7 +45,7 @@ from django.utils import timezone
 
 from incidents import live, services
 from incidents.choices import ERROR_LEVELS, SEVERITY_BY_LEVEL, SEVERITY_RANK, UNRESOLVED, Source
-from incidents.models import Event, Incident
+from incidents.models import Event, Incident, unlinked
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,8 @@ class Burst:
 
 
 def _unlinked_errors():
-    return Event.objects.filter(incident__isnull=True, level__in=ERROR_LEVELS)
+    """Unlinked error events, in the form correlation's partial indexes are built on (`unlinked()`)."""
+    return Event.objects.filter(unlinked(), level__in=ERROR_LEVELS)
 
 
 # --- What a pass looks at -----------------------------------------------------------------------
@@ -217,7 +218,7 @@ PAIRS_SQL_POSTGRES = f"""
 SELECT ev.id, t.incident FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[]) AS t(incident, service, since)
 CROSS JOIN LATERAL (
     SELECT e.id FROM incidents_event AS e
-    WHERE e.service = t.service AND e.incident_id IS NULL AND e.level IN ({_LEVELS_SQL})
+    WHERE e.service = t.service AND COALESCE(e.incident_id, 0) = 0 AND e.level IN ({_LEVELS_SQL})
       AND e.timestamp >= t.since
     OFFSET 0
 ) AS ev
@@ -233,7 +234,7 @@ RETURNING e.incident_id
 ATTACH_SQL_SQLITE = f"""
 UPDATE incidents_event SET incident_id = t.column1
 FROM (VALUES {{values}}) AS t
-WHERE incidents_event.service = t.column2 AND incidents_event.incident_id IS NULL
+WHERE incidents_event.service = t.column2 AND COALESCE(incidents_event.incident_id, 0) = 0
   AND incidents_event.level IN ({_LEVELS_SQL}) AND incidents_event.timestamp >= t.column3
 RETURNING incidents_event.incident_id
 """  # noqa: S608

@@ -1,10 +1,17 @@
-"""Correlation's index on unlinked error events by (service, timestamp).
+"""Correlation's indexes on unlinked error events, by (timestamp, service) and (service, timestamp).
 
 Built CONCURRENTLY on PostgreSQL, so adding it to a large events table never blocks ingestion.
 """
 
 from django.contrib.postgres.operations import AddIndexConcurrently
 from django.db import migrations, models
+from django.db.models.functions import Coalesce
+from django.db.models.lookups import Exact
+
+# "No incident" written as COALESCE(incident_id, 0) = 0 (see incidents.models.unlinked).
+UNLINKED_ERRORS = models.Q(
+    Exact(Coalesce("incident", models.Value(0)), 0), ("level__in", ("ERROR", "CRITICAL", "FATAL"))
+)
 
 
 class AddIndexConcurrentlyOnPostgres(AddIndexConcurrently):
@@ -32,7 +39,15 @@ class Migration(migrations.Migration):
         AddIndexConcurrentlyOnPostgres(
             model_name="event",
             index=models.Index(
-                condition=models.Q(("incident__isnull", True), ("level__in", ("ERROR", "CRITICAL", "FATAL"))),
+                condition=UNLINKED_ERRORS,
+                fields=["timestamp", "service"],
+                name="event_unlinked_time_idx",
+            ),
+        ),
+        AddIndexConcurrentlyOnPostgres(
+            model_name="event",
+            index=models.Index(
+                condition=UNLINKED_ERRORS,
                 fields=["service", "timestamp"],
                 name="event_unlinked_service_idx",
             ),
