@@ -100,30 +100,64 @@ def error_events(database_url: str, services: int, per_service: int, prefix: str
         )
 
 
-def timed_pass() -> tuple[float, int]:
+def timed_pass() -> float:
     from incidents.correlation import correlate
 
     started = time.perf_counter()
-    result = correlate()
-    return time.perf_counter() - started, len(result.opened)
+    correlate()
+    return time.perf_counter() - started
+
+
+def opened(database_url: str, prefix: str) -> int:
+    """Events-incidents of these services, counted in the database (whoever's pass opened them: this
+    process's or the server's own worker, which correlates the same database)."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        sql = "SELECT count(*) FROM incidents_incident WHERE source = 'events' AND service LIKE %s"
+        return conn.execute(sql, (prefix + "%",)).fetchone()[0]
 
 
 def correlation(database_url: str) -> None:
     error_events(database_url, SERVICES, 3, "quiet-")  # 10,000 services erring, below the threshold
     error_events(database_url, 10, 5, "burst-")  # and 10 crossing it
     for label in ("10,000 services erring, 10 burst", "same, next pass (nothing new)"):
-        elapsed, opened = timed_pass()
-        print(f"correlation pass: {label:<36} {elapsed * 1000:7.0f} ms   opened {opened}   (goal < 1000 ms)")
-    error_events(database_url, SERVICES, 5, "storm-")  # all 10,000 cross the threshold at once
-    started, total, passes = time.perf_counter(), 0, 0
-    while True:
-        elapsed, opened = timed_pass()
+        elapsed = timed_pass()
+        print(f"correlation pass: {label:<36} {elapsed * 1000:7.0f} ms   "
+              f"burst incidents in the database {opened(database_url, 'burst-')}/10   (goal < 1000 ms)")  # fmt: skip
+    storm(database_url)
+
+
+def storm(database_url: str, limit: float = 300.0) -> None:
+    """All 10,000 services cross the threshold at once: passes run until the database holds an incident
+    for each (the server's worker runs passes too; the lease lets one run at a time)."""
+    error_events(database_url, SERVICES, 5, "storm-")
+    started, passes, done = time.perf_counter(), 0, threading.Event()
+    all_in: list[float] = []
+
+    def watch():
+        while not done.is_set():
+            if opened(database_url, "storm-") >= SERVICES:
+                all_in.append(time.perf_counter() - started)
+                return
+            time.sleep(0.1)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    while not all_in and time.perf_counter() - started < limit:
+        timed_pass()
         passes += 1
-        total += opened
-        if not opened:
-            break
-    print(f"correlation storm: 10,000 services cross the threshold at once: {total} incidents opened in "
-          f"{time.perf_counter() - started:.1f} s ({passes} passes)")  # fmt: skip
+        watcher.join(0.2)
+    done.set()
+    count = opened(database_url, "storm-")
+    took = f"{all_in[0]:.1f} s" if all_in else f"not within {limit:.0f} s"
+    here = f"{passes} pass{'es' if passes != 1 else ''} here"
+    print(f"correlation storm: 10,000 services cross the threshold at once: {count:,} incidents in the database, "
+          f"all in after {took} ({here})   (goal: all 10,000 within 30 s)")  # fmt: skip
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        dupes = conn.execute(
+            "SELECT count(*) FROM (SELECT service FROM incidents_incident WHERE source = 'events' "
+            "AND status IN ('open', 'acknowledged') GROUP BY service HAVING count(*) > 1) d"
+        ).fetchone()[0]
+    print(f"correlation storm: services with more than one unresolved incident: {dupes}   (goal 0)")
 
 
 def web_workers(server_pid: int) -> list[psutil.Process]:

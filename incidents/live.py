@@ -67,4 +67,6 @@ def broadcast_many(incident_ids: list[int], created: bool = False) -> None:
         return
     kind = "incident.created" if created else "incident.updated"
     incidents = Incident.objects.select_related("assigned_to").filter(pk__in=incident_ids).order_by("id")
-    group_send_many(LIVE_GROUP, [{"type": kind, "incident": IncidentSerializer(i).data} for i in incidents])
+    # many=True: the serializer's fields are built once for the batch, not once per incident.
+    data = IncidentSerializer(incidents, many=True).data
+    group_send_many(LIVE_GROUP, [{"type": kind, "incident": item} for item in data])

@@ -6,7 +6,9 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Value
+from django.db.models.functions import Coalesce
+from django.db.models.lookups import Exact
 from django.utils import timezone
 
 from incidents.choices import (
@@ -108,6 +110,11 @@ class Incident(models.Model):
         return max(0.0, (end - self.detected_at).total_seconds())
 
 
+def unlinked() -> Exact:
+    """ "No incident" as `COALESCE(incident_id, 0) = 0`: the condition of correlation's partial indexes."""
+    return Exact(Coalesce("incident", Value(0)), 0)
+
+
 class Event(models.Model):
     """A log/error event sent to `POST /api/v1/events`. Error-level events feed correlation."""
 
@@ -126,11 +133,27 @@ class Event(models.Model):
             models.Index(fields=["-timestamp", "-id"], name="event_timestamp_idx"),
             models.Index(fields=["service", "-timestamp"], name="event_service_idx"),
             models.Index(fields=["incident", "-timestamp"], name="event_incident_idx"),
-            # Used by correlation: the unlinked error events it scans every pass.
+            # Unlinked error events by time: the correlation lag metric (the oldest unlinked error inside
+            # the window is its first entry past the window's start).
             models.Index(
                 fields=["timestamp", "service"],
                 condition=Q(incident__isnull=True, level__in=ERROR_LEVELS),
                 name="event_uncorrelated_idx",
+            ),
+            # Used by correlation (incidents.correlation), through the same `unlinked()` condition: the
+            # unlinked errors since the scan start grouped by service, and from each unresolved
+            # events-incident its service's recent unlinked errors. The condition is written so that no
+            # index on incident_id can serve it: stale statistics saying "no event is unlinked" made the
+            # planner pick that index and walk every unlinked INFO event instead.
+            models.Index(
+                fields=["timestamp", "service"],
+                condition=Q(unlinked(), level__in=ERROR_LEVELS),
+                name="event_unlinked_time_idx",
+            ),
+            models.Index(
+                fields=["service", "timestamp"],
+                condition=Q(unlinked(), level__in=ERROR_LEVELS),
+                name="event_unlinked_service_idx",
             ),
         ]
 

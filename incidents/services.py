@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
@@ -21,6 +22,7 @@ from incidents.choices import (
     ALLOWED_MOVES,
     SEVERITY_RANK,
     UNRESOLVED,
+    Severity,
     Source,
     Status,
     TimelineKind,
@@ -122,6 +124,98 @@ def get_or_open_incident(
     live.broadcast_on_commit(incident.pk, created=True)
     _after_commit_signal(incident_opened, incident=incident)
     return incident, True
+
+
+@dataclass(frozen=True)
+class OpenSpec:
+    """One failing thing to open an incident for, in `do_open_many`."""
+
+    source: str
+    service: str
+    title: str
+    severity: str
+    component: str = ""
+    host: str = ""
+    source_key: str = ""
+    description: str = ""
+    first_seen_at: datetime | None = None
+
+
+# Rows per INSERT / IN list: well under SQLite's and psycopg's parameter limits.
+BULK_CHUNK = 500
+
+
+def do_open_many(specs: list[OpenSpec], *, actor, now: datetime | None = None) -> list[Incident]:
+    """Bulk `get_or_open_incident`: open an incident for every spec whose failing thing has none unresolved.
+
+    One INSERT ... ON CONFLICT DO NOTHING per chunk: the partial unique constraint
+    `incidents_incident_one_unresolved` stays the guarantee, so a spec whose thing already has (or
+    concurrently gets) an unresolved incident is skipped, never duplicated. The rows that really went in
+    are re-read by their fresh uuids. Then their timeline entries in bulk, and after commit one
+    `incident_opened` per incident (no query each) and their live updates in batches.
+    Returns only the incidents this call opened.
+    """
+    if not specs:
+        return []
+    now = now or timezone.now()
+    rows = [_new_incident(spec, now) for spec in specs]
+    with transaction.atomic():
+        Incident.objects.bulk_create(rows, batch_size=BULK_CHUNK, ignore_conflicts=True)
+        opened = _reread(rows)
+        TimelineEntry.objects.bulk_create(
+            [_created_entry(incident, actor, now) for incident in opened], batch_size=BULK_CHUNK
+        )
+    _after_commit_opened(opened)
+    return opened
+
+
+def _new_incident(spec: OpenSpec, now: datetime) -> Incident:
+    # Checked here: SQLite's INSERT OR IGNORE would silently skip a row that fails the check constraint.
+    if spec.severity not in Severity.values:
+        raise ServiceError(f"'{spec.severity}' is not a valid severity.", field="severity")
+    return Incident(
+        source=spec.source, service=spec.service, component=spec.component, host=spec.host,
+        source_key=spec.source_key, title=spec.title[:500], severity=spec.severity, description=spec.description,
+        detected_at=now, first_seen_at=spec.first_seen_at or now,
+    )  # fmt: skip
+
+
+def _reread(rows: list[Incident]) -> list[Incident]:
+    """The rows of `rows` that the INSERT kept (a skipped one's uuid is in no row), with their ids."""
+    by_uuid = {row.uuid: row for row in rows}
+    kept: list[Incident] = []
+    uuids = list(by_uuid)
+    for start in range(0, len(uuids), BULK_CHUNK):
+        chunk = Incident.objects.filter(uuid__in=uuids[start : start + BULK_CHUNK]).order_by()
+        for uuid_, pk in chunk.values_list("uuid", "id"):
+            row = by_uuid[uuid_]
+            row.pk, row._state.adding, row._state.db = pk, False, chunk.db
+            kept.append(row)
+    return sorted(kept, key=lambda row: row.pk)
+
+
+def _created_entry(incident: Incident, actor, now: datetime) -> TimelineEntry:
+    text = f"Incident opened from {incident.source}: {incident.title}"
+    return TimelineEntry(incident=incident, kind=TimelineKind.CREATED, actor=actor_name(actor), text=text, at=now)
+
+
+def _after_commit_opened(opened: list[Incident]) -> None:
+    """What `get_or_open_incident` queues per incident, as two callbacks for the whole batch."""
+    ids = [incident.pk for incident in opened]
+
+    def send_signals():
+        for incident in opened:
+            for receiver, result in incident_opened.send_robust(sender=Incident, incident=incident):
+                if isinstance(result, Exception):
+                    log.error("incident signal receiver %s failed: %r", receiver, result)
+
+    def broadcast():
+        for start in range(0, len(ids), BULK_CHUNK):
+            live.broadcast_many(ids[start : start + BULK_CHUNK], created=True)
+
+    # As in get_or_open_incident: browsers hear of the incident before its follow-ups can update it.
+    transaction.on_commit(broadcast, robust=True)
+    transaction.on_commit(send_signals)
 
 
 def find_unresolved(

@@ -5,5 +5,6 @@ from incidents import correlation
 
 @shared_task(name="incidents.correlate_events", ignore_result=True)
 def correlate_events() -> None:
-    """Periodic (beat): one correlation pass. Idempotent, so an overlapping or repeated run is harmless."""
+    """Periodic (beat), on the "correlation" queue: one correlation pass. A pass that finds another one
+    running returns at once (see correlation.pass_lease), so a slow pass never has passes queue behind it."""
     correlation.correlate()

@@ -27,13 +27,15 @@ def setup_periodic_tasks(sender, **kwargs):
     """Every periodic job, with its interval and purpose."""
     from django.conf import settings
 
-    # Every CORRELATION_INTERVAL_SECONDS (1 s): open/attach incidents for services whose error events
-    # crossed CORRELATION_THRESHOLD within CORRELATION_WINDOW_SECONDS. One grouped query a pass.
+    # Every CORRELATION_INTERVAL_SECONDS (1 s), on its own "correlation" queue: open/attach incidents for
+    # services whose error events crossed CORRELATION_THRESHOLD within CORRELATION_WINDOW_SECONDS. One pass
+    # at a time (a pass that finds another running returns at once); a tick not picked up within two
+    # intervals expires, so ticks never pile up behind a slow pass.
     sender.add_periodic_task(
         settings.CORRELATION_INTERVAL_SECONDS,
         sender.signature("incidents.correlate_events"),
         name="correlate events",
-        expires=settings.CORRELATION_INTERVAL_SECONDS * 5,
+        expires=max(1.0, settings.CORRELATION_INTERVAL_SECONDS * 2),
     )
 
     # Every second: queue a check for each monitor whose interval has elapsed (each check its own task

@@ -491,3 +491,12 @@ REMEDIATION_PROPOSAL_TTL_SECONDS = env_int("REMEDIATION_PROPOSAL_TTL_SECONDS", 3
 # Notifications still pending or sending this long after their last attempt was queued are re-queued
 # (or failed after the last attempt) by the reaper.
 NOTIFICATION_STUCK_SECONDS = env_int("NOTIFICATION_STUCK_SECONDS", 600)
+# --- Correlation passes ---------------------------------------------------------------------------
+# A pass looks back to where the last one left off (minus window and grace), at most this far, so a
+# pass that runs late still opens the bursts that crossed the threshold meanwhile.
+CORRELATION_LOOKBACK_SECONDS = env_int("CORRELATION_LOOKBACK_SECONDS", 3600)
+# Time bound of each statement of a pass (PostgreSQL statement_timeout); a pass that hits it is rolled
+# back and logged, and the next one tries again. Also the lease's expiry (x2) where there is no PostgreSQL.
+CORRELATION_TIMEOUT_SECONDS = env_float("CORRELATION_TIMEOUT_SECONDS", 10.0)
+CELERY_WORKER_QUEUES = [*CELERY_WORKER_QUEUES, "correlation"]
+CELERY_TASK_ROUTES = {**CELERY_TASK_ROUTES, "incidents.correlate_events": {"queue": "correlation"}}

@@ -138,7 +138,7 @@ def test_the_upgrade_fills_the_counters_from_the_stored_history():
 
     from incidents.models import StatusCount
 
-    backfill = import_module("incidents.migrations.0003_status_counters").backfill
+    backfill = import_module("incidents.migrations.0004_status_counters").backfill
     incident = services.create_manual_incident(title="t", service="s", severity="high", actor=None)
     for status in ("acknowledged", "resolved", "open"):
         incident = services.do_change_status(incident, status, actor=None)

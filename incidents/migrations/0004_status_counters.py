@@ -27,7 +27,7 @@ def backfill(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("incidents", "0002_integration"),
+        ("incidents", "0003_correlation_indexes"),
     ]
 
     operations = [
