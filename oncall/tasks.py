@@ -33,3 +33,20 @@ def deliver(self, notification_id: int) -> None:
     final = self.request.retries >= self.max_retries
     if services.do_deliver(notification_id, final_attempt=final) == "retry":
         raise self.retry(countdown=min(300, 5 * 2**self.request.retries))
+
+
+@shared_task(name="oncall.refresh_calendars", ignore_result=True)
+def refresh_calendars() -> None:
+    """Periodic (beat, every CALENDAR_REFRESH_MINUTES): fetch calendar URLs again and expand every
+    calendar over the coming days; one task per calendar so a slow one delays no other."""
+    from oncall.calendar_models import CalendarSource
+
+    for source_id in CalendarSource.objects.values_list("id", flat=True):
+        refresh_calendar.delay(source_id)
+
+
+@shared_task(name="oncall.refresh_calendar", ignore_result=True)
+def refresh_calendar(source_id: int) -> None:
+    from oncall.calendars import do_refresh_source
+
+    do_refresh_source(source_id)

@@ -46,3 +46,11 @@ def setup_periodic_tasks(sender, **kwargs):
     # Every 15 s: unacknowledged incidents whose escalation step wait (ESCALATION_TIMEOUT_MINUTES by
     # default) is over move to the next step.
     sender.add_periodic_task(15.0, sender.signature("oncall.escalate_due"), name="escalate due", expires=30)
+    # Every CALENDAR_REFRESH_MINUTES (15 min): fetch schedule calendars given by URL again and expand
+    # every calendar's recurrences over the coming CALENDAR_HORIZON_DAYS.
+    sender.add_periodic_task(
+        settings.CALENDAR_REFRESH_MINUTES * 60.0,
+        sender.signature("oncall.refresh_calendars"),
+        name="refresh calendars",
+        expires=settings.CALENDAR_REFRESH_MINUTES * 60,
+    )

@@ -455,3 +455,14 @@ AXES_CLIENT_IP_CALLABLE = "opsassist.lib.loginguard.client_ip"
 DRILL_MAX_BYTES = env_int("DRILL_MAX_BYTES", 256 * 1024 * 1024)
 if DRILL_MAX_BYTES < 0:
     raise ImproperlyConfigured("DRILL_MAX_BYTES must not be negative")
+
+# On-call calendars (iCal schedules, Grafana OnCall import): a calendar URL is fetched again every
+# CALENDAR_REFRESH_MINUTES, at most CALENDAR_MAX_BYTES, and expanded CALENDAR_HORIZON_DAYS ahead into at
+# most CALENDAR_MAX_EVENTS shifts per calendar.
+CALENDAR_REFRESH_MINUTES = env_int("CALENDAR_REFRESH_MINUTES", 15)
+CALENDAR_MAX_BYTES = env_int("CALENDAR_MAX_BYTES", 2 * 1024 * 1024)
+CALENDAR_MAX_EVENTS = env_int("CALENDAR_MAX_EVENTS", 5000)
+CALENDAR_HORIZON_DAYS = env_int("CALENDAR_HORIZON_DAYS", 60)
+CALENDAR_FETCH_TIMEOUT_SECONDS = env_int("CALENDAR_FETCH_TIMEOUT_SECONDS", 15)
+if not 5 <= CALENDAR_REFRESH_MINUTES <= 1440:
+    raise ImproperlyConfigured("CALENDAR_REFRESH_MINUTES must be between 5 and 1440")
