@@ -138,3 +138,34 @@ def test_a_calendar_larger_than_the_cap_is_refused(schedule, calendar_server, se
     with pytest.raises(ServiceError) as error:
         do_add_calendar(schedule, url=calendar_server.url, now=NOW)
     assert "larger than" in error.value.message
+
+
+def test_an_admin_creates_a_schedule_calendar_from_an_uploaded_file(api, schedule):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    user("ann")
+    upload = SimpleUploadedFile("team.ics", WEEKLY.encode(), content_type="text/calendar")
+    response = api.post("/api/v1/oncall/calendars/", {"schedule": schedule.pk, "file": upload}, format="multipart")
+    assert response.status_code == 201, response.content
+    assert response.json()["shifts"] > 0
+
+
+def test_a_bad_calendar_through_the_api_is_a_400_naming_the_field(api, schedule):
+    response = api.post("/api/v1/oncall/calendars/", {"schedule": schedule.pk, "ics": "nope"}, format="json")
+    assert response.status_code == 400
+    assert "ics" in response.json()["errors"]
+    assert not CalendarSource.objects.exists()
+
+
+def test_the_api_shows_only_the_host_of_a_calendar_url(api, schedule, calendar_server):
+    calendar_server.body = WEEKLY
+    body = {"schedule": schedule.pk, "url": calendar_server.url + "?key=s3cret"}
+    response = api.post("/api/v1/oncall/calendars/", body, format="json")
+    assert response.status_code == 201, response.content
+    assert "s3cret" not in response.content.decode()
+    assert response.json()["url_host"] == "127.0.0.1"
+
+
+def test_a_responder_cannot_add_a_calendar(responder_api, schedule):
+    response = responder_api.post("/api/v1/oncall/calendars/", {"schedule": schedule.pk, "ics": WEEKLY}, format="json")
+    assert response.status_code == 403
