@@ -281,6 +281,9 @@ class Importer:
 
     def import_policy(self, chain: dict, team: Team, policies: list[dict]) -> None:
         policy, _ = EscalationPolicy.objects.get_or_create(team=team)
+        if self.ref("escalation_chain", chain["id"]) is None and policy.steps.exists():
+            why = f"team {team.name} had a policy of its own: its {policy.steps.count()} steps are replaced"
+            self.report.skip("escalation chain", chain.get("name"), why)
         policy.repeat_count = 0
         policy.steps.all().delete()
         steps: list[dict] = []
@@ -346,6 +349,10 @@ class Importer:
             if kind is None or token is None:
                 self.report.skip("integration", name, f"type {item.get('type')!r} has no compatible URL here")
                 continue
+            clash = Integration.objects.filter(key_hash=Integration.hash_key(token.group(1)))
+            if clash.exclude(pk=getattr(self.ref("integration", item["id"]), "pk", None)).exists():
+                self.report.skip("integration", name, "its token is already another integration's key here")
+                continue
             integration = self.upsert_integration(item, name, kind, token.group(1))
             self.integrations[item["id"]] = integration
             path = f"/integrations/v1/{item['type'].removeprefix('legacy_')}/<token>/"
@@ -377,6 +384,11 @@ class Importer:
             team = team or self.teams.get(integration_team_id(self.data, route))
             if team is None:
                 self.report.skip("route", integration.name, "no escalation chain: its alerts go to the default team")
+                continue
+            owner = ServiceOwnership.objects.filter(service=integration.service).select_related("team").first()
+            if owner is not None and owner.team != team and self.ref("route", route["id"]) is None:
+                why = f"service {integration.service} already belongs to team {owner.team.name}; left as it is"
+                self.report.skip("route", integration.name, why)
                 continue
             ServiceOwnership.objects.update_or_create(service=integration.service, defaults={"team": team})
             self.remember("route", route["id"], integration)

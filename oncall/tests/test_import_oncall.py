@@ -187,3 +187,20 @@ def test_imported_alertmanager_url_pages_the_person_on_call_in_the_imported_rota
         do_escalate_due()
     # step 2 of the imported chain: notify_persons → ann (by her imported e-mail rule)
     assert Notification.objects.filter(incident=incident, recipient="ann", kind="email").count() == 1
+
+
+def test_a_service_another_team_owns_is_left_to_it(oncall, people):
+    other = Team.objects.create(name="web")
+    ServiceOwnership.objects.create(service="prometheus", team=other)
+    out = run(oncall)
+    assert ServiceOwnership.objects.get(service="prometheus").team == other
+    assert "service prometheus already belongs to team web" in out
+
+
+def test_an_existing_teams_own_policy_is_reported_when_replaced(oncall, people):
+    team = Team.objects.create(name="payments-team")
+    policy = EscalationPolicy.objects.create(team=team)
+    EscalationStep.objects.create(policy=policy, position=0, user=people[0])
+    out = run(oncall, "--dry-run")
+    assert "team payments-team had a policy of its own: its 1 steps are replaced" in out
+    assert policy.steps.count() == 1  # a dry run
