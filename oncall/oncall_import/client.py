@@ -56,9 +56,11 @@ class OnCallClient:
     def close(self) -> None:
         self.http.close()
 
-    def list(self, resource: str) -> list[dict]:
+    def list_all(self, resource: str) -> list[dict]:
         """Every item of `/api/v1/<resource>/`, following `next` page after page."""
-        url, seen, items = f"{self.base}/{resource}/", set(), []
+        url: str | None = f"{self.base}/{resource}/"
+        seen: set[str] = set()
+        items: list[dict] = []
         while url:
             if url in seen or len(seen) >= MAX_PAGES:
                 raise OnCallAPIError(f"{resource}: the pages do not end (page {len(seen) + 1}).", "url")
@@ -68,7 +70,7 @@ class OnCallClient:
             page = self._get(url, resource)
             if not isinstance(page, dict) or not isinstance(page.get("results"), list):
                 raise OnCallAPIError(f"{resource}: the answer is not a page of results.", "url")
-            items.extend(item for item in page["results"] if isinstance(item, dict))
+            items.extend(item for item in page["results"] if isinstance(item, dict) and isinstance(item.get("id"), str))
             url = page.get("next") if isinstance(page.get("next"), str) else None
         return items
 
@@ -94,4 +96,4 @@ class OnCallClient:
             raise OnCallAPIError(f"{resource}: the answer is not JSON.", "url") from None
 
     def fetch_all(self) -> dict[str, list[dict]]:
-        return {resource: self.list(resource) for resource in RESOURCES}
+        return {resource: self.list_all(resource) for resource in RESOURCES}

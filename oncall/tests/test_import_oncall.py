@@ -204,3 +204,11 @@ def test_an_existing_teams_own_policy_is_reported_when_replaced(oncall, people):
     out = run(oncall, "--dry-run")
     assert "team payments-team had a policy of its own: its 1 steps are replaced" in out
     assert policy.steps.count() == 1  # a dry run
+
+
+def test_answers_of_an_unexpected_shape_fail_clearly_and_import_nothing(oncall, people):
+    oncall.data["on_call_shifts"][0]["rolling_users"] = [[{"not": "an id"}]]
+    oncall_api.publish(oncall, oncall.data)
+    with pytest.raises(CommandError, match="unexpected shape"):
+        run(oncall)
+    assert counts() == dict.fromkeys(counts(), 0)

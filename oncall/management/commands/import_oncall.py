@@ -33,7 +33,10 @@ class Command(BaseCommand):
             raise CommandError(exc.message) from None
         finally:
             client.close()
-        report = do_import(data, dry_run=dry_run)
+        try:
+            report = do_import(data, dry_run=dry_run)
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:  # rolled back: nothing half-imported
+            raise CommandError(f"OnCall's answers have an unexpected shape ({type(exc).__name__}: {exc}).") from None
         self.stdout.write("Dry run: nothing was changed.\n" if dry_run else "Imported.\n")
         self.stdout.write(f"Mapped ({len(report.mapped)}):")
         for line in report.mapped:
