@@ -36,6 +36,7 @@ from opsassist.lib.errors import ServiceError
 log = logging.getLogger(__name__)
 
 OVERRIDE_PRIORITY = 1000
+MAX_PRIORITY = 999  # levels above it would outrank override calendars
 PRIORITY_PROPERTY = "X-OPSASSIST-PRIORITY"
 NOT_BEFORE_PROPERTY = "X-OPSASSIST-NOT-BEFORE"  # occurrences starting earlier are dropped
 LEVEL_RE = re.compile(r"^\s*\[L(\d{1,3})\]\s*", re.IGNORECASE)
@@ -77,7 +78,7 @@ def people_of(event) -> tuple[tuple[str, ...], int]:
     """(e-mail addresses or usernames, priority) named by an event."""
     summary = str(event.get("SUMMARY", ""))
     level = LEVEL_RE.match(summary)
-    priority = int(event.get(PRIORITY_PROPERTY, level.group(1) if level else 0))
+    priority = max(-MAX_PRIORITY, min(MAX_PRIORITY, int(event.get(PRIORITY_PROPERTY, level.group(1) if level else 0))))
     attendees = event.get("ATTENDEE", [])
     attendees = attendees if isinstance(attendees, list) else [attendees]
     emails = [re.sub(r"^mailto:", "", str(a), flags=re.IGNORECASE).strip() for a in attendees]
