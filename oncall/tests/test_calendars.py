@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import time_machine
 
 from oncall.calendar_models import CalendarShift, CalendarSource
 from oncall.calendars import do_add_calendar, do_refresh_source
@@ -169,3 +170,15 @@ def test_the_api_shows_only_the_host_of_a_calendar_url(api, schedule, calendar_s
 def test_a_responder_cannot_add_a_calendar(responder_api, schedule):
     response = responder_api.post("/api/v1/oncall/calendars/", {"schedule": schedule.pk, "ics": WEEKLY}, format="json")
     assert response.status_code == 403
+
+
+def test_the_periodic_task_refreshes_every_calendar(schedule, calendar_server):
+    from oncall.tasks import refresh_calendars
+
+    user("ann"), user("ben")
+    calendar_server.body = WEEKLY
+    do_add_calendar(schedule, url=calendar_server.url, now=NOW)
+    calendar_server.body = WEEKLY.replace("ANN@example.com", "ben@example.com")
+    with time_machine.travel(NOW, tick=False):
+        refresh_calendars.delay()
+    assert who(schedule, 2026, 1, 6, 12) == "ben"
