@@ -182,3 +182,12 @@ def test_the_periodic_task_refreshes_every_calendar(schedule, calendar_server):
     with time_machine.travel(NOW, tick=False):
         refresh_calendars.delay()
     assert who(schedule, 2026, 1, 6, 12) == "ben"
+
+
+def test_the_admin_lists_calendars_and_imported_rows(client, admin_user, schedule):
+    do_add_calendar(schedule, ics=WEEKLY, now=NOW)
+    client.force_login(admin_user)
+    source = CalendarSource.objects.get()
+    for path in ("/admin/oncall/calendarsource/", f"/admin/oncall/calendarsource/{source.pk}/change/",
+                 "/admin/oncall/externalref/"):  # fmt: skip
+        assert client.get(path).status_code == 200, path
