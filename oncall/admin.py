@@ -116,3 +116,29 @@ class NotificationAdmin(admin.ModelAdmin):
     list_display = ["created_at", "incident", "event", "kind", "recipient", "target", "status", "attempts", "error"]
     list_filter = ["status", "kind", "event"]
     readonly_fields = [f.name for f in Notification._meta.fields]
+
+
+# Calendar-fed schedules: shown for diagnosis (last_error, unmatched people); added through the API, which
+# checks the URL against the outbound policy.
+from oncall.calendar_models import CalendarSource, ExternalRef  # noqa: E402
+
+
+@admin.register(CalendarSource)
+class CalendarSourceAdmin(admin.ModelAdmin):
+    list_display = ["schedule", "role", "fetched_at", "expanded_at", "last_error"]
+    readonly_fields = ["schedule", "role", "url", "ics", "fetched_at", "expanded_at", "last_error", "unmatched"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(ExternalRef)
+class ExternalRefAdmin(admin.ModelAdmin):
+    list_display = ["source", "kind", "external_id", "content_type", "object_id", "imported_at"]
+    list_filter = ["source", "kind"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

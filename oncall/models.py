@@ -282,3 +282,7 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} → {self.target} ({self.status})"
+
+
+# Calendar-fed schedules and imported rows live in their own module.
+from oncall.calendar_models import CalendarShift, CalendarSource, ExternalRef  # noqa: E402, F401

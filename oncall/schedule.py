@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from oncall.calendars import calendar_shift_at
 from oncall.models import Layer, Override, Schedule
 
 
@@ -44,7 +45,8 @@ def _layers(schedule: Schedule) -> list[tuple[Layer, list]]:
 
 
 def on_call_at(schedule: Schedule, at: datetime, layers: list | None = None) -> Shift | None:
-    """The shift covering `at`: an override first (the newest wins), else the highest layer with someone."""
+    """The shift covering `at`: an override first (the newest wins), then a calendar event, else the
+    highest layer with someone."""
     override = (
         Override.objects.filter(schedule=schedule, start__lte=at, end__gt=at)
         .select_related("user")
@@ -53,6 +55,9 @@ def on_call_at(schedule: Schedule, at: datetime, layers: list | None = None) -> 
     )
     if override is not None:
         return Shift(override.user, override.start, override.end, "override")
+    event = calendar_shift_at(schedule, at)  # calendar-fed schedules (iCal, Grafana OnCall imports)
+    if event is not None:
+        return Shift(event.user, event.start, event.end, "calendar")
     tz = ZoneInfo(schedule.time_zone)
     for layer, users in layers if layers is not None else _layers(schedule):
         shift = layer_shift(layer, users, at, tz)

@@ -1,6 +1,7 @@
 from celery import shared_task
 
-from oncall import services
+from oncall import calendars, services
+from oncall.calendar_models import CalendarSource
 
 
 @shared_task(name="oncall.start_escalation", ignore_result=True, acks_late=True)
@@ -45,3 +46,16 @@ def deliver(self, notification_id: int) -> None:
 def reap_notifications() -> None:
     """Periodic (beat, every 15 s): deliveries stuck pending/sending past their deadline are re-queued or failed."""
     services.do_reap_notifications()
+
+
+@shared_task(name="oncall.refresh_calendars", ignore_result=True)
+def refresh_calendars() -> None:
+    """Periodic (beat, every CALENDAR_REFRESH_MINUTES): fetch calendar URLs again and expand every
+    calendar over the coming days; one task per calendar so a slow one delays no other."""
+    for source_id in CalendarSource.objects.values_list("id", flat=True):
+        refresh_calendar.delay(source_id)
+
+
+@shared_task(name="oncall.refresh_calendar", ignore_result=True)
+def refresh_calendar(source_id: int) -> None:
+    calendars.do_refresh_source(source_id)

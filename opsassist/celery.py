@@ -52,3 +52,11 @@ def setup_periodic_tasks(sender, **kwargs):
     # whose task was lost resume; notifications stuck pending/sending are re-queued or failed.
     sender.add_periodic_task(15.0, sender.signature("remediation.reap_runs"), name="reap runs", expires=30)
     sender.add_periodic_task(15.0, sender.signature("oncall.reap_notifications"), name="reap notifications", expires=30)
+    # Every CALENDAR_REFRESH_MINUTES (15 min): fetch schedule calendars given by URL again and expand
+    # every calendar's recurrences over the coming CALENDAR_HORIZON_DAYS.
+    sender.add_periodic_task(
+        settings.CALENDAR_REFRESH_MINUTES * 60.0,
+        sender.signature("oncall.refresh_calendars"),
+        name="refresh calendars",
+        expires=settings.CALENDAR_REFRESH_MINUTES * 60,
+    )

@@ -21,6 +21,7 @@ urlpatterns = [
     # Split: the start-up script is served by the view itself, not inline, so /docs works under the CSP.
     path("docs", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
     path("api/v1/", include((api_v1, "api"))),
+    path("integrations/v1/", include("oncall.inbound")),  # Grafana OnCall compatible alert URLs
     path("admin/", admin.site.urls),
     # Reset mails link to OPSASSIST_URL, never to the Host the request named.
     path("accounts/password_reset/", accounts.PasswordResetView.as_view(), name="password_reset"),

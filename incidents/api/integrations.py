@@ -156,7 +156,7 @@ class AlertmanagerWebhookView(_AlertIngestView):
         integration = integration_of(request)
         per_alert = integration is not None and integration.grouping == Integration.Grouping.ALERT
         fallback = (integration.service if integration else "") or "alertmanager"
-        group_service = _service_label(body["commonLabels"])[1]
+        group_service = self.labelled_service(body["commonLabels"])
         batch = []
         for item in body["alerts"]:
             alert = self._alert(item, fallback)
@@ -169,6 +169,10 @@ class AlertmanagerWebhookView(_AlertIngestView):
         incident_ids = alerts.do_ingest(batch, actor=_actor(request))
         return Response({"status": "success", "processed": len(batch), "incidents": sorted(incident_ids)})
 
+    def labelled_service(self, labels: dict) -> str:
+        """The service a label names (`service`, else `job`); "" to use the integration's."""
+        return _service_label(labels)[1]
+
     def _alert(self, item: dict, fallback_service: str) -> alerts.AlertIn:
         labels, annotations = item["labels"], item["annotations"]
         fingerprint = (
@@ -177,7 +181,7 @@ class AlertmanagerWebhookView(_AlertIngestView):
         summary = annotations.get("summary") or annotations.get("description") or labels.get("alertname") or fingerprint
         return alerts.AlertIn(
             source="alertmanager", fingerprint=fingerprint, status=item["status"],
-            service=_service_label(labels)[1] or fallback_service,
+            service=self.labelled_service(labels) or fallback_service,
             severity=normalize_severity(labels.get("severity", "")) or DEFAULT_SEVERITY, summary=summary,
             labels=labels, annotations=annotations, starts_at=item["startsAt"], ends_at=item["endsAt"],
             generator_url=item["generatorURL"],

@@ -1,6 +1,7 @@
 from django.urls import re_path
 
 from oncall.api import views
+from oncall.api.calendars import CalendarSourceViewSet
 from opsassist.lib.routers import OptionalSlashRouter
 
 app_name = "oncall-api"
@@ -8,6 +9,7 @@ app_name = "oncall-api"
 router = OptionalSlashRouter()
 router.register("oncall/teams", views.TeamViewSet, basename="team")
 router.register("oncall/schedules", views.ScheduleViewSet, basename="schedule")
+router.register("oncall/calendars", CalendarSourceViewSet, basename="calendar")
 router.register("oncall/overrides", views.OverrideViewSet, basename="override")
 router.register("oncall/policies", views.EscalationPolicyViewSet, basename="policy")
 router.register("oncall/channels", views.ChannelViewSet, basename="channel")
