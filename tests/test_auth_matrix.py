@@ -20,6 +20,7 @@ from rest_framework.test import APIClient
 from incidents.models import Integration
 from incidents.tests.factories import IncidentFactory
 from monitoring.models import Host, Monitor
+from oncall.calendar_models import CalendarSource
 from oncall.models import Channel, ContactMethod, EscalationPolicy, Notification, Override
 from oncall.tests.factories import team_with_rotation
 from remediation.models import ActionPolicy, RemediationRun
@@ -83,6 +84,12 @@ MATRIX = [
     ("PUT", "remediation/policies/{actionpolicy}", ADMIN),
     ("PATCH", "remediation/policies/{actionpolicy}", ADMIN),
     ("DELETE", "remediation/policies/{actionpolicy}", ADMIN),
+    # Calendars feed schedules from a URL or a file: everyone reads them, only admins add, refresh or drop one.
+    ("GET", "oncall/calendars", READERS),
+    ("POST", "oncall/calendars", ADMIN),
+    ("GET", "oncall/calendars/{calendar}", READERS),
+    ("DELETE", "oncall/calendars/{calendar}", ADMIN),
+    ("POST", "oncall/calendars/{calendar}/refresh", ADMIN),
     ("GET", "oncall/schedules/{schedule}/ical", READERS),
     ("GET", "oncall/schedules/{schedule}/shifts", READERS),
 ]
@@ -131,6 +138,7 @@ def objects(admin_user, settings):
         "host": host.name,
         "team": team.name,
         "schedule": schedule.pk,
+        "calendar": CalendarSource.objects.create(schedule=schedule, ics="BEGIN:VCALENDAR\nEND:VCALENDAR\n").pk,
         "override": Override.objects.create(
             schedule=schedule, user=admin_user, start=now, end=now + timedelta(hours=1)
         ).pk,
