@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from oncall import services
+from oncall import links, services
 
 
 @shared_task(name="oncall.start_escalation", ignore_result=True, acks_late=True)
@@ -33,3 +33,9 @@ def deliver(self, notification_id: int) -> None:
     final = self.request.retries >= self.max_retries
     if services.do_deliver(notification_id, final_attempt=final) == "retry":
         raise self.retry(countdown=min(300, 5 * 2**self.request.retries))
+
+
+@shared_task(name="oncall.purge_action_links", ignore_result=True)
+def purge_action_links() -> None:
+    """Periodic (beat, hourly): delete action links expired more than a day ago."""
+    links.do_purge_expired()

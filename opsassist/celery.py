@@ -46,3 +46,5 @@ def setup_periodic_tasks(sender, **kwargs):
     # Every 15 s: unacknowledged incidents whose escalation step wait (ESCALATION_TIMEOUT_MINUTES by
     # default) is over move to the next step.
     sender.add_periodic_task(15.0, sender.signature("oncall.escalate_due"), name="escalate due", expires=30)
+    # Hourly: delete notification action links expired more than a day ago.
+    sender.add_periodic_task(3600.0, sender.signature("oncall.purge_action_links"), name="purge action links")

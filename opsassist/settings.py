@@ -455,3 +455,15 @@ AXES_CLIENT_IP_CALLABLE = "opsassist.lib.loginguard.client_ip"
 DRILL_MAX_BYTES = env_int("DRILL_MAX_BYTES", 256 * 1024 * 1024)
 if DRILL_MAX_BYTES < 0:
     raise ImproperlyConfigured("DRILL_MAX_BYTES must not be negative")
+# --- Paging: action links and Slack ------------------------------------------------------------------
+# How long a notification's acknowledge / resolve / snooze link works (each works once).
+ACTION_LINK_TTL_SECONDS = env_int("ACTION_LINK_TTL_SECONDS", 86400)
+if ACTION_LINK_TTL_SECONDS <= 0:
+    raise ImproperlyConfigured("ACTION_LINK_TTL_SECONDS must be positive")
+# The Slack app: its bot token posts and updates messages, its signing secret proves button clicks.
+SLACK_BOT_TOKEN = env_secret("SLACK_BOT_TOKEN")
+SLACK_SIGNING_SECRET = env_secret("SLACK_SIGNING_SECRET")
+# Slack's Web API base (a stand-in for tests or a proxy); it passes the outbound policy like any target.
+SLACK_API_URL = env_str("SLACK_API_URL", "https://slack.com/api/").rstrip("/") + "/"
+if not SLACK_API_URL.startswith(("https://", "http://")):
+    raise ImproperlyConfigured(f"SLACK_API_URL must be an http(s) URL, got {SLACK_API_URL!r}")
