@@ -12,16 +12,22 @@ from oncall import links, slack
 from oncall.models import ActionLink
 from opsassist.lib.errors import ServiceError
 
+# action: (page title, button, past tense, what the button does)
 EXPLANATIONS = {
-    ActionLink.Action.ACKNOWLEDGE: ("Acknowledge incident", "Acknowledge", "acknowledged"),
-    ActionLink.Action.RESOLVE: ("Resolve incident", "Resolve", "resolved"),
-    ActionLink.Action.SNOOZE: ("Snooze incident", "Snooze", "snoozed"),
-}
+    ActionLink.Action.ACKNOWLEDGE: ("Acknowledge incident", "Acknowledge", "acknowledged",
+                                    "acknowledges the incident: escalation stops"),
+    ActionLink.Action.RESOLVE: ("Resolve incident", "Resolve", "resolved", "resolves the incident"),
+    ActionLink.Action.SNOOZE: ("Snooze incident", "Snooze", "snoozed",
+                               "snoozes the incident: no paging until the time is up; still unresolved then, it "
+                               "pages again"),
+}  # fmt: skip
 
 
 def _page(request: HttpRequest, status: int = 200, **context) -> HttpResponse:
     response = render(request, "oncall/action_link.html", context, status=status)
-    response["Referrer-Policy"] = "no-referrer"  # the token is in this page's URL
+    # The token is in this page's URL: it may go only to ourselves. (Not "no-referrer": browsers then send
+    # `Origin: null` with the form, which the CSRF check rightly refuses.)
+    response["Referrer-Policy"] = "same-origin"
     response["X-Robots-Tag"] = "noindex"
     return response
 
@@ -38,9 +44,9 @@ def action_link(request: HttpRequest, token: str) -> HttpResponse:
         link = links.check_link(token)
     except links.LinkRefused as exc:
         return _refused(request, exc.status, exc.message)
-    title, button, done = EXPLANATIONS[link.action]
+    title, button, done, effect = EXPLANATIONS[link.action]
     if request.method == "GET":
-        explanation = f"This will mark the incident {done} as {link.recipient}."
+        explanation = f"This {effect}. You act as {link.recipient}; the link works once."
         return _page(request, heading=title, incident=link.incident, link=link, form=True, button=button,
                      explanation=explanation, snooze_minutes=links.SNOOZE_MINUTES,
                      default_minutes=links.DEFAULT_SNOOZE_MINUTES)  # fmt: skip

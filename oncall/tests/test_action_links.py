@@ -87,6 +87,7 @@ def test_the_acknowledge_link_confirms_then_acknowledges_as_the_recipient(paged)
     text = page.content.decode()
     assert "checkout errors" in text and "checkout" in text and "Acknowledge" in text
     assert 'name="csrfmiddlewaretoken"' in text and "<script>" not in text
+    assert page["Referrer-Policy"] == "same-origin" and "no-store" in page["Cache-Control"]
     assert done.status_code == 200 and "acknowledged" in done.content.decode()
     assert status_of(incident) == "acknowledged"
     entry = incident.timeline.filter(kind="status_change").get()
