@@ -11,9 +11,12 @@ from django.test import Client
 
 from incidents import services as incident_services
 from incidents.models import Incident
+from incidents.tests.test_dedup_race import race
+from oncall import links
 from oncall.models import ActionLink, Channel, ContactMethod, Notification
 from oncall.tests.factories import team_with_rotation, user
 from oncall.tests.receiver import http_receiver
+from oncall.tests.test_email import smtp_server  # noqa: F401 - a real SMTP server fixture
 
 pytestmark = pytest.mark.django_db
 T0 = datetime(2026, 1, 6, 12, 0, tzinfo=UTC)  # ann is on call (week of 2026-01-05)
@@ -209,3 +212,52 @@ def test_a_team_chat_message_carries_links_that_act_as_the_channel(frozen, djang
     assert done.status_code == 200
     entry = Incident.objects.get(pk=incident.pk).timeline.filter(kind="status_change").get()
     assert entry.actor == "channel:ops-chat"
+
+
+def test_an_email_page_carries_the_links(
+    frozen,
+    settings,
+    smtp_server,  # noqa: F811
+    django_capture_on_commit_callbacks,
+):
+    controller, inbox = smtp_server
+    settings.EMAIL_CONFIGURED = True
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
+    team_with_rotation()
+    ContactMethod.objects.create(user=user("ann"), kind="email", config={"address": "ann@example.com"})
+    open_incident(django_capture_on_commit_callbacks, "checkout")
+    [envelope] = inbox.envelopes
+    content = envelope.content.decode()
+    for label in ("Acknowledge", "Resolve", "Snooze"):
+        assert f"{label}: {settings.OPSASSIST_URL}/a/" in content
+
+
+def test_expired_links_are_deleted_a_day_after_they_expire(paged, frozen, settings):
+    _, open_ = paged
+    open_()
+    assert ActionLink.objects.count() == 3
+    frozen.shift(timedelta(seconds=settings.ACTION_LINK_TTL_SECONDS) + timedelta(hours=23))
+    assert links.do_purge_expired() == 0
+    frozen.shift(timedelta(hours=2))
+    assert links.do_purge_expired() == 3
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_racing_posts_of_one_link_act_once():
+    team_with_rotation()
+    ann = user("ann")
+    ann.groups.add(Group.objects.get(name="responder"))
+    incident, _ = incident_services.get_or_open_incident(
+        source="events", service="billing", title="billing errors", severity="high"
+    )
+    token = path_of(links.action_links(incident, ann)["acknowledge"]).split("/")[2]
+
+    def use():
+        return links.do_use_link(links.check_link(token)).status
+
+    results, errors = race(use, 8)
+    assert results == ["acknowledged"]
+    assert len(errors) == 7 and all(isinstance(e, links.LinkRefused) and e.status == 410 for e in errors)
+    assert incident.timeline.filter(kind="status_change").count() == 1
