@@ -309,7 +309,8 @@ class SlackMessage(models.Model):
     when the incident changes."""
 
     incident = models.ForeignKey("incidents.Incident", on_delete=models.CASCADE, related_name="slack_messages")
-    slack_channel = models.CharField(max_length=64)
+    slack_channel = models.CharField(max_length=64, help_text="the channel as configured (a channel or user ID)")
+    channel_id = models.CharField(max_length=64, help_text="the conversation Slack posted in (a DM's D… for a user)")
     ts = models.CharField(max_length=32)
     posted_at = models.DateTimeField(default=timezone.now)
 

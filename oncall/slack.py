@@ -19,6 +19,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.models.blocks import (
     ActionsBlock,
+    Block,
     ButtonElement,
     ContextBlock,
     MarkdownTextObject,
@@ -104,7 +105,7 @@ def blocks_for(incident: Mapping, headline: str) -> list[dict]:
         f"*<{url}|#{incident['id']} {escape(incident['title'])}>*\n"
         f"{escape(incident['service'])} · {incident['priority']} · *{incident['status']}*"
     )
-    blocks = [SectionBlock(text=MarkdownTextObject(text=text[:3000]))]
+    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=text[:3000]))]
     buttons = []
     if incident["status"] == Status.OPEN:
         buttons.append(ButtonElement(text="Acknowledge", action_id="acknowledge", value=str(incident["id"]),
@@ -131,11 +132,11 @@ def do_post_or_update(slack_channel: str, incident: Mapping, headline: str) -> s
     blocks, text = blocks_for(incident, headline), fallback_text(incident, headline)
     existing = SlackMessage.objects.filter(incident_id=incident["id"], slack_channel=slack_channel).first()
     if existing is not None:
-        call("chat.update", channel=slack_channel, ts=existing.ts, blocks=blocks, text=text)
+        call("chat.update", channel=existing.channel_id, ts=existing.ts, blocks=blocks, text=text)
         return "updated"
     answer = call("chat.postMessage", channel=slack_channel, blocks=blocks, text=text)
-    SlackMessage.objects.get_or_create(incident_id=incident["id"], slack_channel=slack_channel,
-                                       defaults={"ts": str(answer.get("ts", ""))})  # fmt: skip
+    posted = {"channel_id": str(answer.get("channel") or slack_channel)[:64], "ts": str(answer.get("ts", ""))[:32]}
+    SlackMessage.objects.get_or_create(incident_id=incident["id"], slack_channel=slack_channel, defaults=posted)
     return "posted"
 
 
@@ -148,7 +149,7 @@ def do_update_messages(incident: Incident, headline: str) -> int:
     updated = 0
     for message in SlackMessage.objects.filter(incident=incident):
         try:
-            call("chat.update", channel=message.slack_channel, ts=message.ts, blocks=blocks_for(data, headline),
+            call("chat.update", channel=message.channel_id, ts=message.ts, blocks=blocks_for(data, headline),
                  text=fallback_text(data, headline))  # fmt: skip
             updated += 1
         except SlackUnavailable as exc:
@@ -217,7 +218,7 @@ def do_handle_interaction(body: bytes, headers: Mapping[str, str]) -> dict:
         return {}
     message = (
         SlackMessage.objects.select_related("incident")
-        .filter(incident_id=action["incident_id"], slack_channel=action["channel"], ts=action["ts"])
+        .filter(incident_id=action["incident_id"], channel_id=action["channel"], ts=action["ts"])
         .first()
     )
     if message is None:

@@ -18,7 +18,10 @@ def slack_api(emails: dict[str, str] | None = None):
 
     def answer(method: str, args: dict) -> dict:
         if method == "chat.postMessage":
-            return {"ok": True, "channel": args.get("channel"), "ts": f"1767700000.{next(counter):06d}"}
+            # Posting to a user ID lands in the app's DM with that user (a D… conversation).
+            channel = str(args.get("channel", ""))
+            channel = "D" + channel[1:] if channel.startswith("U") else channel
+            return {"ok": True, "channel": channel, "ts": f"1767700000.{next(counter):06d}"}
         if method == "chat.update":
             return {"ok": True, "channel": args.get("channel"), "ts": args.get("ts")}
         if method == "chat.postEphemeral":

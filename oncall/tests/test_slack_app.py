@@ -3,22 +3,25 @@ requests signed the way Slack signs them: counting exactly what was sent to Slac
 
 import json
 import time
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 import pytest
+import time_machine
 from django.contrib.auth.models import Group
 from django.test import Client
 from slack_sdk.signature import SignatureVerifier
 
 from incidents import services as incident_services
 from incidents.models import Incident
-from oncall.models import Channel, Notification, SlackMessage
+from oncall.models import Channel, ContactMethod, Notification, SlackMessage
 from oncall.tests.factories import team_with_rotation, user
 from oncall.tests.slack_standin import slack_api
 
 pytestmark = pytest.mark.django_db
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 ENDPOINT = "/integrations/slack/interactive"
+ANN_ON_CALL = datetime(2026, 1, 6, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -51,13 +54,14 @@ def buttons(blocks: list[dict]) -> list[str]:
     return [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]]
 
 
-def click(action: str, incident: Incident, *, ts=None, slack_user="U0ANN", secret=SECRET, age=0, capture=None):
-    message = SlackMessage.objects.filter(incident=incident).first()
+def click(action: str, incident: Incident, *, ts=None, slack_user="U0ANN", secret=SECRET, age=0, capture=None,
+          channel="C0OPS"):  # fmt: skip
+    message = SlackMessage.objects.filter(incident=incident, channel_id=channel).first()
     payload = {
         "type": "block_actions",
         "user": {"id": slack_user, "username": "someone", "team_id": "T0"},
-        "container": {"type": "message", "message_ts": ts or message.ts, "channel_id": "C0OPS"},
-        "channel": {"id": "C0OPS", "name": "ops"},
+        "container": {"type": "message", "message_ts": ts or message.ts, "channel_id": channel},
+        "channel": {"id": channel, "name": "ops"},
         "actions": [{"action_id": action, "value": str(incident.pk), "type": "button", "block_id": "incident_actions"}],
     }
     body = urlencode({"payload": json.dumps(payload)})
@@ -109,6 +113,19 @@ def test_a_status_change_elsewhere_updates_the_message_too(slack, django_capture
     with django_capture_on_commit_callbacks(execute=True):
         incident_services.do_change_status(incident, "acknowledged", actor=user("ann"))
     assert methods(slack) == ["chat.postMessage", "chat.update"]
+
+
+def test_a_personal_slack_page_is_a_direct_message_whose_buttons_work(slack, django_capture_on_commit_callbacks):
+    ContactMethod.objects.create(user=user("ann"), kind="slack_app", config={"channel": "U0ANN"})
+    with time_machine.travel(ANN_ON_CALL):
+        incident = open_incident(django_capture_on_commit_callbacks)
+    assert methods(slack) == ["chat.postMessage", "chat.postMessage"]
+    assert {m.channel_id for m in SlackMessage.objects.all()} == {"C0OPS", "D0ANN"}
+    response = click("acknowledge", incident, channel="D0ANN", capture=django_capture_on_commit_callbacks)
+    assert response.status_code == 200
+    assert Incident.objects.get(pk=incident.pk).status == "acknowledged"
+    updates = sorted(args["channel"] for method, args in slack.calls if method == "chat.update")
+    assert updates == ["C0OPS", "D0ANN"]  # both messages show the acknowledgement
 
 
 def test_a_bad_slack_signature_is_refused(slack, django_capture_on_commit_callbacks):
