@@ -11,8 +11,9 @@ UPDATE_EVENTS = ("acknowledge", "resolve")
 
 class SlackAppConfig(KindConfig):
     channel = serializers.RegexField(
-        r"^[A-Z0-9]{2,30}$", max_length=30, help_text="Slack channel ID (e.g. C0123456789), not its name",
-        error_messages={"invalid": "Enter a Slack channel ID such as C0123456789 (channel details → About)."},
+        r"^[A-Z0-9]{2,30}$", max_length=30,
+        help_text="Slack channel ID (C0123456789) or member ID (U0123456789), not a name",
+        error_messages={"invalid": "Enter a Slack channel ID such as C0123456789 or a member ID such as U0123456789."},
     )  # fmt: skip
 
 
