@@ -261,3 +261,16 @@ def test_racing_posts_of_one_link_act_once():
     assert results == ["acknowledged"]
     assert len(errors) == 7 and all(isinstance(e, links.LinkRefused) and e.status == 410 for e in errors)
     assert incident.timeline.filter(kind="status_change").count() == 1
+
+
+def test_an_admin_can_revoke_the_links_of_a_leaked_message(paged, admin_user):
+    receiver, open_ = paged
+    incident = open_()
+    browser = Client()
+    browser.force_login(admin_user)
+    ids = [str(pk) for pk in ActionLink.objects.values_list("pk", flat=True)]
+    response = browser.post("/admin/oncall/actionlink/", {"action": "revoke", "_selected_action": ids})
+    assert response.status_code == 302
+    page, done = confirm(path_of(links_sent(receiver)["acknowledge"]))
+    assert page.status_code == 410 and done.status_code == 410
+    assert status_of(incident) == "open"
