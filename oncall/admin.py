@@ -15,6 +15,7 @@ from oncall.models import (
     Override,
     Schedule,
     ServiceOwnership,
+    SlackMessage,
     Team,
 )
 from opsassist.lib import outbound
@@ -137,3 +138,14 @@ class ActionLinkAdmin(admin.ModelAdmin):
     def revoke(self, request, queryset):
         revoked = queryset.filter(used_at__isnull=True).update(used_at=timezone.now())
         self.message_user(request, f"{revoked} link(s) revoked.")
+
+
+@admin.register(SlackMessage)
+class SlackMessageAdmin(admin.ModelAdmin):
+    """Slack messages kept up to date per incident; `error` says why the last update in place failed."""
+
+    list_display = ["incident", "slack_channel", "channel_id", "ts", "posted_at", "updated_at", "error"]
+    readonly_fields = [f.name for f in SlackMessage._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False

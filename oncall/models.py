@@ -313,6 +313,8 @@ class SlackMessage(models.Model):
     channel_id = models.CharField(max_length=64, help_text="the conversation Slack posted in (a DM's D… for a user)")
     ts = models.CharField(max_length=32)
     posted_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(null=True, blank=True, help_text="last successful update in place")
+    error = models.TextField(blank=True, default="", help_text="why the last update failed ('' when it worked)")
 
     class Meta:
         ordering = ["incident", "slack_channel"]

@@ -15,6 +15,7 @@ from urllib.parse import parse_qs
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.models.blocks import (
@@ -142,7 +143,7 @@ def do_post_or_update(slack_channel: str, incident: Mapping, headline: str) -> s
 
 def do_update_messages(incident: Incident, headline: str) -> int:
     """Update every Slack message about the incident to its current state; returns how many were updated.
-    A failure is logged and skipped: the next change updates the message again."""
+    A failure is kept on the message row (`error`) and skipped: the next change updates it again."""
     from incidents.api.serializers import IncidentSerializer
 
     data = IncidentSerializer(incident).data
@@ -151,9 +152,12 @@ def do_update_messages(incident: Incident, headline: str) -> int:
         try:
             call("chat.update", channel=message.channel_id, ts=message.ts, blocks=blocks_for(data, headline),
                  text=fallback_text(data, headline))  # fmt: skip
-            updated += 1
         except SlackUnavailable as exc:
             log.warning("updating the Slack message of incident %s failed: %s", incident.pk, exc.message)
+            SlackMessage.objects.filter(pk=message.pk).update(error=exc.message[:2000])
+            continue
+        SlackMessage.objects.filter(pk=message.pk).update(updated_at=timezone.now(), error="")
+        updated += 1
     return updated
 
 

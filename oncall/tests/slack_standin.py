@@ -12,11 +12,14 @@ from urllib.parse import parse_qs, urlsplit
 
 @contextmanager
 def slack_api(emails: dict[str, str] | None = None):
-    """Yield the server: `.url` (the SLACK_API_URL), `.calls` [(method, args)], `.emails` {user id: email}."""
+    """Yield the server: `.url` (the SLACK_API_URL), `.calls` [(method, args)], `.emails` {user id: email},
+    `.failing` {method: Slack error} to make a method fail."""
     calls: list[tuple[str, dict]] = []
     counter = iter(range(1, 10_000))
 
     def answer(method: str, args: dict) -> dict:
+        if method in server.failing:
+            return {"ok": False, "error": server.failing[method]}
         if method == "chat.postMessage":
             # Posting to a user ID lands in the app's DM with that user (a D… conversation).
             channel = str(args.get("channel", ""))
@@ -62,6 +65,7 @@ def slack_api(emails: dict[str, str] | None = None):
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.calls = calls
     server.emails = dict(emails or {})
+    server.failing = {}  # method → the Slack error it answers
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

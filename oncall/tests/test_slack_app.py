@@ -128,6 +128,21 @@ def test_a_personal_slack_page_is_a_direct_message_whose_buttons_work(slack, dja
     assert updates == ["C0OPS", "D0ANN"]  # both messages show the acknowledgement
 
 
+def test_a_failed_update_in_place_is_kept_on_the_message(slack, django_capture_on_commit_callbacks):
+    incident = open_incident(django_capture_on_commit_callbacks)
+    slack.failing["chat.update"] = "message_not_found"
+    with django_capture_on_commit_callbacks(execute=True):
+        incident_services.do_change_status(incident, "acknowledged", actor=user("ann"))
+    message = SlackMessage.objects.get()
+    assert message.error == "Slack chat.update: message_not_found" and message.updated_at is None
+    slack.failing.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        incident_services.do_change_status(incident, "resolved", actor=user("ann"))
+    message.refresh_from_db()
+    assert message.error == "" and message.updated_at is not None
+    assert methods(slack) == ["chat.postMessage", "chat.update", "chat.update"]
+
+
 def test_a_bad_slack_signature_is_refused(slack, django_capture_on_commit_callbacks):
     incident = open_incident(django_capture_on_commit_callbacks)
     response = click("acknowledge", incident, secret="not-the-secret", capture=django_capture_on_commit_callbacks)
