@@ -433,3 +433,17 @@ def do_request_analysis(incident: Incident) -> bool:
             log.error("analysis receiver %s failed: %r", receiver, result)
             raise ServiceError("The analysis failed; see the logs.")
     return bool(results)
+
+
+# --- Snooze -------------------------------------------------------------------------------------
+
+
+def do_snooze(incident: Incident, minutes: int, actor) -> Incident:
+    """Snooze an unresolved incident for `minutes` (recorded on the timeline). Resolved: ServiceError."""
+    if incident.status not in UNRESOLVED:
+        raise ServiceError(f"Cannot snooze a {incident.status} incident.", field="status")
+    with transaction.atomic():
+        record(incident, TimelineKind.UPDATE, actor, f"Snoozed for {minutes} min", {"snooze_minutes": minutes})
+        Incident.objects.filter(pk=incident.pk).update(updated_at=timezone.now())
+    live.broadcast_on_commit(incident.pk)
+    return incident

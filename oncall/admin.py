@@ -1,7 +1,9 @@
 from django import forms
 from django.contrib import admin
+from django.utils import timezone
 
 from oncall.models import (
+    ActionLink,
     Channel,
     ContactMethod,
     Escalation,
@@ -13,6 +15,7 @@ from oncall.models import (
     Override,
     Schedule,
     ServiceOwnership,
+    SlackMessage,
     Team,
 )
 from opsassist.lib import outbound
@@ -116,6 +119,36 @@ class NotificationAdmin(admin.ModelAdmin):
     list_display = ["created_at", "incident", "event", "kind", "recipient", "target", "status", "attempts", "error"]
     list_filter = ["status", "kind", "event"]
     readonly_fields = [f.name for f in Notification._meta.fields]
+
+
+@admin.register(ActionLink)
+class ActionLinkAdmin(admin.ModelAdmin):
+    """Links sent in notifications (their tokens are not stored). Revoke those of a leaked message."""
+
+    list_display = ["created_at", "incident", "action", "recipient", "expires_at", "used_at"]
+    list_filter = ["action"]
+    search_fields = ["recipient", "incident__title"]
+    readonly_fields = [f.name for f in ActionLink._meta.fields]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.action(description="Revoke (mark used)")
+    def revoke(self, request, queryset):
+        revoked = queryset.filter(used_at__isnull=True).update(used_at=timezone.now())
+        self.message_user(request, f"{revoked} link(s) revoked.")
+
+
+@admin.register(SlackMessage)
+class SlackMessageAdmin(admin.ModelAdmin):
+    """Slack messages kept up to date per incident; `error` says why the last update in place failed."""
+
+    list_display = ["incident", "slack_channel", "channel_id", "ts", "posted_at", "updated_at", "error"]
+    readonly_fields = [f.name for f in SlackMessage._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
 
 
 # Calendar-fed schedules: shown for diagnosis (last_error, unmatched people); added through the API, which

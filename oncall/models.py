@@ -284,5 +284,56 @@ class Notification(models.Model):
         return f"{self.event} → {self.target} ({self.status})"
 
 
+class ActionLink(models.Model):
+    """A link in a notification that acts on one incident for one recipient without a login: acknowledge,
+    resolve or snooze. Only a hash of its token is stored; it works once (`used_at`) and until `expires_at`."""
+
+    class Action(models.TextChoices):
+        ACKNOWLEDGE = "acknowledge", "Acknowledge"
+        RESOLVE = "resolve", "Resolve"
+        SNOOZE = "snooze", "Snooze"
+
+    incident = models.ForeignKey("incidents.Incident", on_delete=models.CASCADE, related_name="action_links")
+    action = models.CharField(max_length=12, choices=Action.choices)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE)
+    recipient = models.CharField(max_length=255, help_text="who acts: the user's name, or channel:<name>")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # Used by the clean-up of expired links.
+            models.Index(fields=["expires_at"], name="actionlink_expires_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} #{self.incident_id} for {self.recipient}"
+
+
+class SlackMessage(models.Model):
+    """The Slack message posted about an incident in one Slack channel, updated in place (`chat.update`)
+    when the incident changes."""
+
+    incident = models.ForeignKey("incidents.Incident", on_delete=models.CASCADE, related_name="slack_messages")
+    slack_channel = models.CharField(max_length=64, help_text="the channel as configured (a channel or user ID)")
+    channel_id = models.CharField(max_length=64, help_text="the conversation Slack posted in (a DM's D… for a user)")
+    ts = models.CharField(max_length=32)
+    posted_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(null=True, blank=True, help_text="last successful update in place")
+    error = models.TextField(blank=True, default="", help_text="why the last update failed ('' when it worked)")
+
+    class Meta:
+        ordering = ["incident", "slack_channel"]
+        constraints = [
+            models.UniqueConstraint(fields=["incident", "slack_channel"], name="oncall_slackmessage_one_per_channel")
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.incident_id} in {self.slack_channel} ({self.ts})"
+
+
 # Calendar-fed schedules and imported rows live in their own module.
 from oncall.calendar_models import CalendarShift, CalendarSource, ExternalRef  # noqa: E402, F401

@@ -15,7 +15,18 @@ from django.utils import timezone
 from incidents import services as incident_services
 from incidents.choices import Status, TimelineKind
 from incidents.models import Incident
-from oncall.models import Channel, ContactMethod, Escalation, Notification, Schedule, ServiceOwnership, Team
+from oncall import slack
+from oncall.links import action_links
+from oncall.models import (
+    Channel,
+    ContactMethod,
+    Escalation,
+    Notification,
+    Schedule,
+    ServiceOwnership,
+    SlackMessage,
+    Team,
+)
 from oncall.schedule import Shift, on_call_at
 from oncall.transports import transport_for
 from oncall.transports.base import NotConfigured, TransportError
@@ -194,6 +205,8 @@ def do_on_status_change(incident_id: int, new: str, actor: str) -> None:
     event = {Status.ACKNOWLEDGED: Channel.Event.ACKNOWLEDGE, Status.RESOLVED: Channel.Event.RESOLVE}.get(new)
     if team is not None and event is not None:
         _notify_channels(incident, team, event)
+    if SlackMessage.objects.filter(incident=incident).exists():
+        slack.do_update_messages(incident, f"Incident {new}")  # the message shows the incident as it is now
 
 
 def do_page_on_call(incident: Incident, reason: str) -> None:
@@ -270,7 +283,15 @@ def message_for(notification: Notification) -> dict:
         "recipient": notification.recipient,
         "incident": IncidentSerializer(incident).data,
         "url": f"{settings.OPSASSIST_URL}/incidents/{incident.pk}/",
+        "links": action_links(incident, _link_recipient(notification)),
     }
+
+
+def _link_recipient(notification: Notification):
+    """Who a notification's action links act as: the paged user, else the team channel."""
+    if notification.contact_id:
+        return notification.contact.user
+    return notification.channel or notification.recipient
 
 
 def do_deliver(notification_id: int, final_attempt: bool) -> str:

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from oncall import calendars, services
+from oncall import calendars, links, services
 from oncall.calendar_models import CalendarSource
 
 
@@ -59,3 +59,9 @@ def refresh_calendars() -> None:
 @shared_task(name="oncall.refresh_calendar", ignore_result=True)
 def refresh_calendar(source_id: int) -> None:
     calendars.do_refresh_source(source_id)
+
+
+@shared_task(name="oncall.purge_action_links", ignore_result=True)
+def purge_action_links() -> None:
+    """Periodic (beat, hourly): delete action links expired more than a day ago."""
+    links.do_purge_expired()

@@ -60,3 +60,5 @@ def setup_periodic_tasks(sender, **kwargs):
         name="refresh calendars",
         expires=settings.CALENDAR_REFRESH_MINUTES * 60,
     )
+    # Hourly: delete notification action links expired more than a day ago.
+    sender.add_periodic_task(3600.0, sender.signature("oncall.purge_action_links"), name="purge action links")

@@ -511,3 +511,15 @@ CALENDAR_HORIZON_DAYS = env_int("CALENDAR_HORIZON_DAYS", 60)
 CALENDAR_FETCH_TIMEOUT_SECONDS = env_int("CALENDAR_FETCH_TIMEOUT_SECONDS", 15)
 if not 5 <= CALENDAR_REFRESH_MINUTES <= 1440:
     raise ImproperlyConfigured("CALENDAR_REFRESH_MINUTES must be between 5 and 1440")
+# --- Paging: action links and Slack ------------------------------------------------------------------
+# How long a notification's acknowledge / resolve / snooze link works (each works once).
+ACTION_LINK_TTL_SECONDS = env_int("ACTION_LINK_TTL_SECONDS", 86400)
+if ACTION_LINK_TTL_SECONDS <= 0:
+    raise ImproperlyConfigured("ACTION_LINK_TTL_SECONDS must be positive")
+# The Slack app: its bot token posts and updates messages, its signing secret proves button clicks.
+SLACK_BOT_TOKEN = env_secret("SLACK_BOT_TOKEN")
+SLACK_SIGNING_SECRET = env_secret("SLACK_SIGNING_SECRET")
+# Slack's Web API base (a stand-in for tests or a proxy); it passes the outbound policy like any target.
+SLACK_API_URL = env_str("SLACK_API_URL", "https://slack.com/api/").rstrip("/") + "/"
+if not SLACK_API_URL.startswith(("https://", "http://")):
+    raise ImproperlyConfigured(f"SLACK_API_URL must be an http(s) URL, got {SLACK_API_URL!r}")

@@ -26,6 +26,8 @@ urlpatterns = [
     # Reset mails link to OPSASSIST_URL, never to the Host the request named.
     path("accounts/password_reset/", accounts.PasswordResetView.as_view(), name="password_reset"),
     path("accounts/", include("django.contrib.auth.urls")),
+    # Action links in notifications and Slack's button clicks: no login session, their own proof.
+    path("", include("oncall.urls")),
     path("", include("opsassist.page_urls")),
 ]
 

@@ -7,6 +7,7 @@ from importlib import import_module
 TRANSPORTS: dict[str, tuple[str, str]] = {
     "webhook": ("Webhook (JSON, HMAC-signed)", "oncall.transports.webhook.WebhookTransport"),
     "slack": ("Slack-compatible incoming webhook", "oncall.transports.slack.SlackTransport"),
+    "slack_app": ("Slack app (buttons, updated in place)", "oncall.transports.slack_app.SlackAppTransport"),
     "email": ("Email", "oncall.transports.email.EmailTransport"),
     "log": ("Log", "oncall.transports.log.LogTransport"),
 }

@@ -46,4 +46,11 @@ def _body(message: dict) -> str:
         f"{message['headline']}\n\n#{incident['id']} {incident['title']}\nService: {incident['service']}\n"
         f"Severity: {incident['severity']} ({incident['priority']})\nStatus: {incident['status']}\n"
         f"{message.get('url', '')}"
-    )
+    ) + _links(message.get("links") or {})
+
+
+def _links(links: dict) -> str:
+    """The action links, one a line (each works once, without logging in)."""
+    labels = {"acknowledge": "Acknowledge", "resolve": "Resolve", "snooze": "Snooze"}
+    lines = [f"{label}: {links[key]}" for key, label in labels.items() if links.get(key)]
+    return "\n\n" + "\n".join(lines) if lines else ""
