@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 from django.db import transaction
 
+from incidents import payload
 from incidents.consumers import LIVE_GROUP
 from opsassist.lib.live import group_send_many
 
@@ -60,11 +61,18 @@ def broadcast(incident_id: int, created: bool = False) -> None:
 
 def broadcast_many(incident_ids: list[int], created: bool = False) -> None:
     """One query for all the incidents, then one message each."""
-    from incidents.api.serializers import IncidentSerializer
     from incidents.models import Incident
 
     if not incident_ids:
         return
     kind = "incident.created" if created else "incident.updated"
     incidents = Incident.objects.select_related("assigned_to").filter(pk__in=incident_ids).order_by("id")
-    group_send_many(LIVE_GROUP, [{"type": kind, "incident": IncidentSerializer(i).data} for i in incidents])
+    group_send_many(LIVE_GROUP, [payload.live_incident_message(kind, i) for i in incidents])
+
+
+def timeline_on_commit(entry) -> None:
+    """Push a new timeline entry to open incident pages when its transaction commits (nothing if it
+    rolls back). Notifications and escalation steps are written by workers: without this, they would
+    appear only with the next unrelated update."""
+    message = payload.live_timeline_message(entry)
+    transaction.on_commit(lambda: group_send_many(LIVE_GROUP, [message]), robust=True)

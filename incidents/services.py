@@ -52,10 +52,12 @@ def actor_name(actor) -> str:
 
 
 def record(incident: Incident, kind: str, actor, text: str, data: dict | None = None, at=None) -> TimelineEntry:
-    """Append one audit step to the incident's timeline."""
-    return TimelineEntry.objects.create(
+    """Append one audit step to the incident's timeline; open incident pages get it after commit."""
+    entry = TimelineEntry.objects.create(
         incident=incident, kind=kind, actor=actor_name(actor), text=text, data=data or {}, at=at or timezone.now()
     )
+    live.timeline_on_commit(entry)
+    return entry
 
 
 def _after_commit_signal(signal: Signal, **kwargs) -> None:

@@ -14,6 +14,7 @@ from django.utils import timezone
 from incidents import services as incident_services
 from incidents.choices import Status, TimelineKind
 from incidents.models import Incident
+from oncall import payload
 from oncall.models import Channel, ContactMethod, Escalation, Notification, Schedule, ServiceOwnership, Team
 from oncall.schedule import Shift, on_call_at
 from oncall.transports import transport_for
@@ -239,18 +240,8 @@ def _queue(incident, event, escalation, *, kind, config, channel=None, contact=N
 
 
 def message_for(notification: Notification) -> dict:
-    from incidents.api.serializers import IncidentSerializer
-
-    incident = notification.incident
-    headlines = {"new": "New incident", "escalation": "Escalated incident", "acknowledge": "Incident acknowledged",
-                 "resolve": "Incident resolved"}  # fmt: skip
-    return {
-        "event": notification.event,
-        "headline": headlines.get(notification.event, notification.event),
-        "recipient": notification.recipient,
-        "incident": IncidentSerializer(incident).data,
-        "url": f"{settings.OPSASSIST_URL}/incidents/{incident.pk}/",
-    }
+    """What the notification's transport renders (see oncall.payload)."""
+    return payload.message_for(notification.incident, notification.event, notification.recipient)
 
 
 def do_deliver(notification_id: int, final_attempt: bool) -> str:
