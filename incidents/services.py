@@ -38,6 +38,8 @@ SYSTEM = "system"
 incident_opened = Signal()
 # Sent after commit when an incident's status changed (kwargs: incident, old, new, actor).
 incident_status_changed = Signal()
+# Sent after commit when an incident is assigned to someone new (kwargs: incident, user, actor, entry_id).
+incident_reassigned = Signal()
 # Sent (synchronously) when someone asks for a fresh analysis; the analysing app answers.
 analysis_requested = Signal()
 
@@ -254,8 +256,11 @@ def do_assign(incident: Incident, user, *, actor) -> Incident:
         incident.assigned_to = user
         incident.save(update_fields=["assigned_to", "updated_at"])
         text = f"Assigned to {user.username}" if user else "Unassigned"
-        record(incident, TimelineKind.ASSIGNMENT, actor, text, {"to": user.username if user else None})
+        entry = record(incident, TimelineKind.ASSIGNMENT, actor, text, {"to": user.username if user else None})
     live.broadcast_on_commit(incident.pk)
+    if user is not None:
+        _after_commit_signal(incident_reassigned, incident=incident, user=user, actor=actor_name(actor),
+                             entry_id=entry.pk)  # fmt: skip
     return incident
 
 

@@ -6,8 +6,9 @@ class OncallConfig(AppConfig):
     verbose_name = "On-call"
 
     def ready(self):
-        from incidents.services import incident_opened, incident_status_changed
+        from incidents.services import incident_opened, incident_reassigned, incident_status_changed
         from oncall import receivers
 
         incident_opened.connect(receivers.on_incident_opened, dispatch_uid="oncall.opened")
         incident_status_changed.connect(receivers.on_status_changed, dispatch_uid="oncall.status")
+        incident_reassigned.connect(receivers.on_reassigned, dispatch_uid="oncall.reassigned")

@@ -1,6 +1,6 @@
 """The incidents app's signals, turned into tasks (so paging never runs in the request that opened it)."""
 
-from oncall import tasks
+from oncall import services, tasks
 
 
 def on_incident_opened(sender, incident, **kwargs):
@@ -9,3 +9,8 @@ def on_incident_opened(sender, incident, **kwargs):
 
 def on_status_changed(sender, incident, old, new, actor, **kwargs):
     tasks.status_changed.delay(incident.pk, new, actor)
+
+
+def on_reassigned(sender, incident, user, actor, entry_id, **kwargs):
+    if actor != services.ACTOR:  # the escalation assigns its own on-call and pages them itself
+        tasks.page_reassigned.delay(incident.pk, user.pk, actor, entry_id)

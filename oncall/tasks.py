@@ -11,8 +11,10 @@ def start_escalation(incident_id: int) -> None:
 
 @shared_task(name="oncall.escalate_due", ignore_result=True)
 def escalate_due() -> None:
-    """Periodic (beat, every 15 s): unacknowledged incidents whose step wait is over move on."""
+    """Periodic (beat, every 15 s): unacknowledged incidents whose step wait is over move on, and
+    personal notification rules whose delay is over are sent."""
     services.do_escalate_due()
+    services.do_send_due_rules()
 
 
 @shared_task(name="oncall.status_changed", ignore_result=True)
@@ -33,3 +35,9 @@ def deliver(self, notification_id: int) -> None:
     final = self.request.retries >= self.max_retries
     if services.do_deliver(notification_id, final_attempt=final) == "retry":
         raise self.retry(countdown=min(300, 5 * 2**self.request.retries))
+
+
+@shared_task(name="oncall.page_reassigned", ignore_result=True, acks_late=True)
+def page_reassigned(incident_id: int, user_id: int, actor: str, entry_id: int) -> None:
+    """Someone reassigned an incident: page the new assignee (once per reassignment)."""
+    services.do_page_reassigned(incident_id, user_id, actor, entry_id)

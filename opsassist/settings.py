@@ -455,3 +455,7 @@ AXES_CLIENT_IP_CALLABLE = "opsassist.lib.loginguard.client_ip"
 DRILL_MAX_BYTES = env_int("DRILL_MAX_BYTES", 256 * 1024 * 1024)
 if DRILL_MAX_BYTES < 0:
     raise ImproperlyConfigured("DRILL_MAX_BYTES must not be negative")
+
+# --- Paging: reaching a person ---------------------------------------------------------------------
+# The team paged for incidents of services no team owns (by name); empty: the active admins are paged.
+ONCALL_FALLBACK_TEAM = env_str("ONCALL_FALLBACK_TEAM", "")
