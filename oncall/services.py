@@ -58,6 +58,15 @@ def on_call_for_team(team: Team, at: datetime | None = None) -> tuple[Shift, Sch
     return None
 
 
+def unowned_services(since: datetime) -> list[str]:
+    """Services with incidents since `since` that no team owns (by ownership or by name): the dashboard
+    warns about them, since their pages go to the fallback team or the admins."""
+    services = set(Incident.objects.filter(detected_at__gte=since).values_list("service", flat=True).distinct()[:1000])
+    owned = set(ServiceOwnership.objects.filter(service__in=services).values_list("service", flat=True))
+    named = set(Team.objects.filter(name__in=services).values_list("name", flat=True))
+    return sorted(services - owned - named)
+
+
 def fallback_team() -> Team | None:
     """`ONCALL_FALLBACK_TEAM`: who is paged for services no team owns."""
     name = settings.ONCALL_FALLBACK_TEAM
