@@ -31,13 +31,15 @@ class _Broadcast:
 def batched():
     """Collect the live updates of the changes committed inside, and send them together at the end
     (a correlation pass that opens many incidents makes one query and one channel-layer hop)."""
-    _batch.pending = {}
+    _batch.pending, _batch.timeline = {}, []
     try:
         yield
     finally:
         pending, _batch.pending = _batch.pending, None
+        timeline, _batch.timeline = _batch.timeline, None
         broadcast_many([pk for pk, created in pending.items() if created], created=True)
         broadcast_many([pk for pk, created in pending.items() if not created])
+        group_send_many(LIVE_GROUP, timeline)
 
 
 def broadcast_on_commit(incident_id: int, created: bool = False) -> None:
@@ -75,4 +77,12 @@ def timeline_on_commit(entry) -> None:
     rolls back). Notifications and escalation steps are written by workers: without this, they would
     appear only with the next unrelated update."""
     message = payload.live_timeline_message(entry)
-    transaction.on_commit(lambda: group_send_many(LIVE_GROUP, [message]), robust=True)
+    transaction.on_commit(lambda: _send_timeline(message), robust=True)
+
+
+def _send_timeline(message: dict) -> None:
+    timeline = getattr(_batch, "timeline", None)
+    if timeline is not None:  # inside batched(): sent together at its end
+        timeline.append(message)
+        return
+    group_send_many(LIVE_GROUP, [message])

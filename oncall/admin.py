@@ -10,6 +10,7 @@ from oncall.models import (
     Layer,
     LayerMember,
     Notification,
+    NotificationRule,
     Override,
     Schedule,
     ServiceOwnership,
@@ -116,3 +117,9 @@ class NotificationAdmin(admin.ModelAdmin):
     list_display = ["created_at", "incident", "event", "kind", "recipient", "target", "status", "attempts", "error"]
     list_filter = ["status", "kind", "event"]
     readonly_fields = [f.name for f in Notification._meta.fields]
+
+
+@admin.register(NotificationRule)
+class NotificationRuleAdmin(admin.ModelAdmin):
+    list_display = ["user", "delay_minutes", "contact"]
+    list_select_related = ["user", "contact"]

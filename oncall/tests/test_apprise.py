@@ -195,6 +195,11 @@ def test_a_failed_apprise_delivery_is_recorded_with_its_error_class(sink, django
         ("gotify", {"server": "https://user:pw@gotify.example.com", "token": "x"}, "server"),
         ("discord", {"webhook_url": "https://evil.example.com/api/webhooks/1234567890/" + "t" * 30}, "webhook_url"),
         ("sms", {"gateway_url": "http://gw.example.com/send", "to": "call me"}, "to"),
+        (
+            "sms",
+            {"gateway_url": "http://gw.example.com/send", "to": "+15550001111", "auth_header": "a\r\nX: y"},
+            "auth_header",
+        ),
         ("matrix", {"server": "http://169.254.169.254", "access_token": "t", "room": "!r:x"}, "server"),
     ],
 )

@@ -321,6 +321,11 @@ class SmsGatewayConfig(KindConfig):
     to = serializers.RegexField(r"^\+?[0-9]{6,15}$", max_length=16)
     auth_header = SecretField(max_length=500, required=False, allow_blank=True)
 
+    def validate_auth_header(self, value: str) -> str:
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise serializers.ValidationError("No control characters (a header value is one line).")
+        return value
+
 
 class SmsGatewayTransport(AppriseTransport):
     """SMS through an HTTP gateway (an SMS gateway app on a phone, a provider's JSON endpoint): apprise's
