@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,7 +25,8 @@ def _parsed(headers, raw: bytes):
 
 
 @contextmanager
-def http_sink(status: int = 200):
+def http_sink(status: int = 200, certfile: str | None = None):
+    """With `certfile` (certificate and key in one PEM), the sink speaks https."""
     received: list[dict] = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -47,12 +49,16 @@ def http_sink(status: int = 200):
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if certfile:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(certfile)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     server.status = status
     server.received = received
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        server.base = f"http://127.0.0.1:{server.server_address[1]}"
+        server.base = f"{'https' if certfile else 'http'}://127.0.0.1:{server.server_address[1]}"
         server.port = server.server_address[1]
         yield server
     finally:

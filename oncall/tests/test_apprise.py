@@ -2,14 +2,16 @@
 
 ntfy, Gotify, Matrix and the SMS gateway take the server from the user, so they reach the sink as
 configured. Pushover, Telegram and Discord talk to a fixed service address: for them the plugin's API
-base is pointed at the sink (the request apprise builds is otherwise unchanged). Microsoft Teams
-(apprise's Workflows plugin) always speaks https to the workflow host, so it is checked up to the URL
-apprise is given and through the outbound check, not against the plain-http sink.
+base is pointed at the sink (the request apprise builds is otherwise unchanged). Microsoft Teams (apprise's Workflows
+plugin) always speaks https, so its sink runs TLS with a throw-away certificate.
 """
 
 from __future__ import annotations
 
-import apprise
+import json
+import shutil
+import subprocess
+
 import pytest
 from apprise.plugins.discord import NotifyDiscord
 from apprise.plugins.pushover import NotifyPushover
@@ -117,14 +119,34 @@ def test_discord_posts_the_content_to_the_webhook(fixed_hosts_at_sink):
     assert TEXT in request["body"]["content"] and "avatar_url" not in request["body"]
 
 
-def test_teams_is_driven_through_the_workflows_form_of_its_webhook_url():
-    url = ("https://prod-1.westeurope.logic.azure.com:443/workflows/abc123/triggers/manual/paths/invoke"
-           "?api-version=2016-06-01&sp=%2Ftriggers&sv=1.0&sig=SiGnAtUrE")  # fmt: skip
+@pytest.fixture
+def tls_sink(tmp_path, monkeypatch):
+    """An https sink with a throw-away certificate for 127.0.0.1 that requests (inside apprise) trusts."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a test certificate")
+    pem = tmp_path / "sink.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(pem), "-out", str(tmp_path / "cert.pem")],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    cert = (tmp_path / "cert.pem").read_text()
+    pem.write_text(pem.read_text() + cert)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "cert.pem"))
+    with http_sink(certfile=str(pem)) as server:
+        yield server
+
+
+def test_teams_posts_an_adaptive_card_to_the_workflow_over_https(tls_sink):
+    url = (f"{tls_sink.base}/workflows/abc123/triggers/manual/paths/invoke"
+           "?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=SiGnAtUrE")  # fmt: skip
     transport = transport_for("msteams", {"workflow_url": url})
-    built = transport.apprise_url()
-    assert built.startswith("workflows://prod-1.westeurope.logic.azure.com:443/abc123/SiGnAtUrE")
-    assert type(apprise.Apprise.instantiate(built)).__name__ == "NotifyWorkflows"
-    assert transport.user_host() == ("prod-1.westeurope.logic.azure.com", 443)
+    assert transport.apprise_url().startswith(f"workflows://127.0.0.1:{tls_sink.port}/abc123/SiGnAtUrE")
+    transport.notify(MESSAGE)
+    [request] = tls_sink.received
+    assert request["path"] == "/workflows/abc123/triggers/manual/paths/invoke"
+    assert request["query"]["sig"] == ["SiGnAtUrE"]
+    assert "db down" in json.dumps(request["body"])
 
 
 def test_every_kind_builds_only_allow_listed_schemes(sink):
