@@ -38,6 +38,8 @@ def http_sink(status: int = 200, certfile: str | None = None):
                              "body": _parsed(self.headers, raw)})  # fmt: skip
             body = json.dumps(ANSWER if server.status < 400 else {"error": "refused"}).encode()
             self.send_response(server.status)
+            if server.redirect_to:
+                self.send_header("Location", server.redirect_to)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -54,6 +56,7 @@ def http_sink(status: int = 200, certfile: str | None = None):
         context.load_cert_chain(certfile)
         server.socket = context.wrap_socket(server.socket, server_side=True)
     server.status = status
+    server.redirect_to = ""  # with a 3xx status: where to send the client
     server.received = received
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

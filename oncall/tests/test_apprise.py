@@ -179,6 +179,26 @@ def test_a_denied_server_is_refused_before_apprise_connects(sink, settings):
     assert sink.received == []
 
 
+def test_a_redirect_to_a_denied_address_is_refused_at_connect_time(sink):
+    sink.status, sink.redirect_to = 307, "http://169.254.169.254/latest/meta-data/"
+    with pytest.raises(TransportError) as failure:
+        send("ntfy", {"server": sink.base, "topic": "ops"})
+    assert failure.value.permanent and "169.254.169.254 is in OUTBOUND_DENY" in failure.value.message
+    assert len(sink.received) == 1
+
+
+def test_a_name_that_resolves_into_the_deny_list_at_connect_time_is_refused(sink, settings, monkeypatch):
+    from opsassist.lib import outbound
+
+    transport = transport_for("ntfy", {"server": f"http://pager.example.test:{sink.port}", "topic": "ops"})
+    answers = iter([["127.0.0.1"], ["169.254.169.254"]])  # checked first, then re-resolved (rebinding)
+    monkeypatch.setattr(outbound, "resolve", lambda host, port: next(answers))
+    with pytest.raises(TransportError) as failure:
+        transport.notify(MESSAGE)
+    assert failure.value.permanent and "OUTBOUND_DENY" in failure.value.message
+    assert sink.received == []
+
+
 def test_a_page_through_ntfy_lands_in_the_delivery_log_as_sent(sink, django_capture_on_commit_callbacks):
     from oncall import services
 

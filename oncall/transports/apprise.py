@@ -5,19 +5,23 @@ built here, server-side, so nobody ever types a raw apprise URL (whose schemes i
 `windows://` and a hundred more). Only the schemes in `ALLOWED_SCHEMES` are ever handed to apprise.
 
 Outbound policy: every URL a user gives passes the write-time check (the channel and contact
-serializers). At send time the host the user chose is resolved and checked again just before apprise
-connects. apprise does its own HTTP with `requests`, so the connection itself cannot be pinned to the
-checked address: a name that re-resolves between the check and the connection (DNS rebinding), or a
-redirect answered by the user's server, is not re-checked. docs/paging.md says so.
+serializers). At send time apprise connects through `requests`/urllib3; while a delivery runs, each new
+connection of that thread is made by `_checked_connection`, which resolves the host, checks every address
+and connects to exactly a checked one, so a name that re-resolves into the deny list (DNS rebinding) and a
+redirect to a denied address are refused too. Not covered: a proxy from the environment (HTTPS_PROXY),
+through which the check sees only the proxy; docs/paging.md says so.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
+from contextlib import contextmanager
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import apprise
+import urllib3.util.connection as urllib3_connection
 from django.conf import settings
 from rest_framework import serializers
 
@@ -34,6 +38,37 @@ ALLOWED_SCHEMES = frozenset(
 HTTP_STATUS_IN_LOG = re.compile(r"error=(\d{3})")
 # apprise keeps nothing on disk and loads no plugins from paths.
 ASSET = apprise.AppriseAsset(storage_mode="memory", plugin_paths=[])
+
+
+_guard = threading.local()
+_plain_create_connection = urllib3_connection.create_connection
+
+
+def _checked_connection(address, timeout=urllib3_connection._DEFAULT_TIMEOUT, source_address=None, socket_options=None):
+    """urllib3's create_connection; inside `guarded_connections()`, only to checked addresses."""
+    if not getattr(_guard, "active", False):
+        return _plain_create_connection(address, timeout, source_address, socket_options)
+    host, port = address
+    error: OSError = OSError(f"{host} resolved to no address")
+    for checked in outbound.checked_addresses(host, port):  # raises OutboundRefused
+        try:
+            return _plain_create_connection((checked, port), timeout, source_address, socket_options)
+        except OSError as exc:
+            error = exc
+    raise error
+
+
+urllib3_connection.create_connection = _checked_connection
+
+
+@contextmanager
+def guarded_connections():
+    """Every connection urllib3 opens in this thread meanwhile passes the outbound policy."""
+    _guard.active = True
+    try:
+        yield
+    finally:
+        _guard.active = False
 
 
 def server_url(**kwargs) -> serializers.URLField:
@@ -87,11 +122,14 @@ class AppriseTransport(Transport):
         plugin = apprise.Apprise.instantiate(url, asset=ASSET, suppress_exceptions=True)
         if plugin is None:
             raise TransportError("invalid settings", permanent=True)
-        with apprise.LogCapture(level=logging.INFO) as captured:
-            # TEXT: apprise escapes it for services that render HTML or Markdown (titles come from alerts).
-            ok = plugin.notify(
-                body=chat_text(message), title=title_text(message), body_format=apprise.NotifyFormat.TEXT
-            )
+        with apprise.LogCapture(level=logging.INFO) as captured, guarded_connections():
+            try:
+                # TEXT: apprise escapes it for services that render HTML or Markdown (titles come from alerts).
+                ok = plugin.notify(
+                    body=chat_text(message), title=title_text(message), body_format=apprise.NotifyFormat.TEXT
+                )
+            except outbound.OutboundRefused as exc:  # a redirect or a re-resolved name
+                raise TransportError(exc.message, permanent=True) from None
         if not ok:
             raise self._failure(captured.getvalue())
 
