@@ -12,5 +12,6 @@ def on_status_changed(sender, incident, old, new, actor, **kwargs):
 
 
 def on_reassigned(sender, incident, user, actor, entry_id, **kwargs):
-    if actor != services.ACTOR:  # the escalation assigns its own on-call and pages them itself
+    # The escalation assigns its own on-call and pages them itself; taking an incident yourself pages nobody.
+    if actor not in (services.ACTOR, user.username):
         tasks.page_reassigned.delay(incident.pk, user.pk, actor, entry_id)

@@ -97,6 +97,15 @@ def test_reassigning_back_pages_again_and_a_resolved_incident_pages_nobody(api, 
     assert Notification.objects.filter(event="reassign").count() == 3
 
 
+def test_taking_an_incident_yourself_pages_nobody(responder_api, django_capture_on_commit_callbacks):
+    team_with_rotation()
+    incident = open_incident(django_capture_on_commit_callbacks, service="checkout")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = responder_api.patch(f"/api/v1/incidents/{incident.pk}", {"assigned_to": "bob"}, format="json")
+    assert response.status_code == 200, response.content
+    assert not Notification.objects.filter(event="reassign").exists()
+
+
 def test_the_dashboard_warns_about_services_no_team_owns(client, admin_user, settings):
     settings.ONCALL_FALLBACK_TEAM = ""
     team_with_rotation()
