@@ -167,3 +167,26 @@ def test_the_same_rule_twice_gets_a_400(viewer_api, viewer):
     assert viewer_api.post("/api/v1/oncall/notification-rules", body, format="json").status_code == 201
     response = viewer_api.post("/api/v1/oncall/notification-rules", body, format="json")
     assert response.status_code == 400 and "delay_minutes" in response.json()["errors"]
+
+
+def test_the_escalation_tick_sends_the_due_rules(ann, sink, django_capture_on_commit_callbacks):
+    from oncall.tasks import escalate_due
+
+    NotificationRule.objects.create(user=ann, contact=ann.sms, delay_minutes=1)
+    with time_machine.travel(T0, tick=False):
+        open_incident(django_capture_on_commit_callbacks)
+    assert sent_kinds() == []
+    with time_machine.travel(T0 + timedelta(minutes=1), tick=False), django_capture_on_commit_callbacks(execute=True):
+        escalate_due.delay()
+    assert sent_kinds() == ["sms"]
+
+
+def test_a_suppressed_incident_notifies_nobody_and_says_why(ann, sink, monkeypatch, django_capture_on_commit_callbacks):
+    monkeypatch.setattr(incident_services, "suppression_for", lambda incident: "in maintenance", raising=False)
+    NotificationRule.objects.create(user=ann, contact=ann.push, delay_minutes=0)
+    NotificationRule.objects.create(user=ann, contact=ann.sms, delay_minutes=5)
+    with time_machine.travel(T0, tick=False):
+        incident = open_incident(django_capture_on_commit_callbacks)
+    tick(django_capture_on_commit_callbacks, T0 + timedelta(minutes=5))
+    assert Notification.objects.count() == 0 and sink.received == []
+    assert incident.timeline.filter(text="Not notifying ann: in maintenance.").count() == 2
