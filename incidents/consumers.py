@@ -9,7 +9,7 @@ LIVE_GROUP = "opsassist.live"
 
 class IncidentsConsumer(AsyncJsonWebsocketConsumer):
     """`/ws/incidents/`: refuses anonymous connections and users who may not view incidents; relays
-    `incident.*` and `monitor.*` events."""
+    `incident.*`, `timeline.added` and `monitor.*` events."""
 
     async def connect(self):
         user = self.scope.get("user")
@@ -31,6 +31,9 @@ class IncidentsConsumer(AsyncJsonWebsocketConsumer):
 
     async def incident_updated(self, event):
         await self.send_json({"type": "incident.updated", "incident": event["incident"]})
+
+    async def timeline_added(self, event):
+        await self.send_json({"type": "timeline.added", "incident_id": event["incident_id"], "entry": event["entry"]})
 
     async def monitor_updated(self, event):
         await self.send_json({"type": "monitor.updated", "monitor": event["monitor"]})

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 from django.db import transaction
 
+from incidents import payload
 from incidents.consumers import LIVE_GROUP
 from opsassist.lib.live import group_send_many
 
@@ -30,13 +31,15 @@ class _Broadcast:
 def batched():
     """Collect the live updates of the changes committed inside, and send them together at the end
     (a correlation pass that opens many incidents makes one query and one channel-layer hop)."""
-    _batch.pending = {}
+    _batch.pending, _batch.timeline = {}, []
     try:
         yield
     finally:
         pending, _batch.pending = _batch.pending, None
+        timeline, _batch.timeline = _batch.timeline, None
         broadcast_many([pk for pk, created in pending.items() if created], created=True)
         broadcast_many([pk for pk, created in pending.items() if not created])
+        group_send_many(LIVE_GROUP, timeline)
 
 
 def broadcast_on_commit(incident_id: int, created: bool = False) -> None:
@@ -60,13 +63,27 @@ def broadcast(incident_id: int, created: bool = False) -> None:
 
 def broadcast_many(incident_ids: list[int], created: bool = False) -> None:
     """One query for all the incidents, then one message each."""
-    from incidents.api.serializers import IncidentSerializer
     from incidents.models import Incident
 
     if not incident_ids:
         return
     kind = "incident.created" if created else "incident.updated"
     incidents = Incident.objects.select_related("assigned_to").filter(pk__in=incident_ids).order_by("id")
-    # many=True: the serializer's fields are built once for the batch, not once per incident.
-    data = IncidentSerializer(incidents, many=True).data
-    group_send_many(LIVE_GROUP, [{"type": kind, "incident": item} for item in data])
+    # Built once per batch from the outward payload module, not the REST serializer.
+    group_send_many(LIVE_GROUP, [payload.live_incident_message(kind, i) for i in incidents])
+
+
+def timeline_on_commit(entry) -> None:
+    """Push a new timeline entry to open incident pages when its transaction commits (nothing if it
+    rolls back). Notifications and escalation steps are written by workers: without this, they would
+    appear only with the next unrelated update."""
+    message = payload.live_timeline_message(entry)
+    transaction.on_commit(lambda: _send_timeline(message), robust=True)
+
+
+def _send_timeline(message: dict) -> None:
+    timeline = getattr(_batch, "timeline", None)
+    if timeline is not None:  # inside batched(): sent together at its end
+        timeline.append(message)
+        return
+    group_send_many(LIVE_GROUP, [message])

@@ -40,6 +40,8 @@ SYSTEM = "system"
 incident_opened = Signal()
 # Sent after commit when an incident's status changed (kwargs: incident, old, new, actor).
 incident_status_changed = Signal()
+# Sent after commit when an incident is assigned to someone new (kwargs: incident, user, actor, entry_id).
+incident_reassigned = Signal()
 # Sent (synchronously) when someone asks for a fresh analysis; the analysing app answers.
 analysis_requested = Signal()
 # Sent after commit when a part of the system needs a human now (kwargs: incident, reason); the paging app
@@ -57,10 +59,12 @@ def actor_name(actor) -> str:
 
 
 def record(incident: Incident, kind: str, actor, text: str, data: dict | None = None, at=None) -> TimelineEntry:
-    """Append one audit step to the incident's timeline."""
-    return TimelineEntry.objects.create(
+    """Append one audit step to the incident's timeline; open incident pages get it after commit."""
+    entry = TimelineEntry.objects.create(
         incident=incident, kind=kind, actor=actor_name(actor), text=text, data=data or {}, at=at or timezone.now()
     )
+    live.timeline_on_commit(entry)
+    return entry
 
 
 def _after_commit_signal(signal: Signal, **kwargs) -> None:
@@ -354,8 +358,11 @@ def do_assign(incident: Incident, user, *, actor) -> Incident:
         incident.assigned_to = user
         incident.save(update_fields=["assigned_to", "updated_at"])
         text = f"Assigned to {user.username}" if user else "Unassigned"
-        record(incident, TimelineKind.ASSIGNMENT, actor, text, {"to": user.username if user else None})
+        entry = record(incident, TimelineKind.ASSIGNMENT, actor, text, {"to": user.username if user else None})
     live.broadcast_on_commit(incident.pk)
+    if user is not None:
+        _after_commit_signal(incident_reassigned, incident=incident, user=user, actor=actor_name(actor),
+                             entry_id=entry.pk)  # fmt: skip
     return incident
 
 

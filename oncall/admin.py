@@ -12,6 +12,7 @@ from oncall.models import (
     Layer,
     LayerMember,
     Notification,
+    NotificationRule,
     Override,
     Schedule,
     ServiceOwnership,
@@ -175,3 +176,9 @@ class ExternalRefAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(NotificationRule)
+class NotificationRuleAdmin(admin.ModelAdmin):
+    list_display = ["user", "delay_minutes", "contact"]
+    list_select_related = ["user", "contact"]

@@ -6,9 +6,15 @@ class OncallConfig(AppConfig):
     verbose_name = "On-call"
 
     def ready(self):
-        from incidents.services import incident_opened, incident_status_changed, page_requested
+        from incidents.services import (
+            incident_opened,
+            incident_reassigned,
+            incident_status_changed,
+            page_requested,
+        )
         from oncall import receivers
 
         incident_opened.connect(receivers.on_incident_opened, dispatch_uid="oncall.opened")
         incident_status_changed.connect(receivers.on_status_changed, dispatch_uid="oncall.status")
         page_requested.connect(receivers.on_page_requested, dispatch_uid="oncall.page")
+        incident_reassigned.connect(receivers.on_reassigned, dispatch_uid="oncall.reassigned")

@@ -130,6 +130,7 @@ class Channel(models.Model):
         ESCALATION = "escalation", "Escalation"
         ACKNOWLEDGE = "acknowledge", "Acknowledged"
         RESOLVE = "resolve", "Resolved"
+        REASSIGN = "reassign", "Reassigned"
 
     name = models.CharField(max_length=100, unique=True)
     team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.CASCADE, related_name="channels")
@@ -254,6 +255,7 @@ class Notification(models.Model):
     contact = models.ForeignKey(ContactMethod, null=True, blank=True, on_delete=models.SET_NULL)
     recipient = models.CharField(max_length=255, blank=True, default="")
     target = models.CharField(max_length=500, help_text="where it went, secrets redacted")
+    delay_minutes = models.PositiveSmallIntegerField(default=0, help_text="the personal rule's delay that sent it")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     error = models.TextField(blank=True, default="")
@@ -267,9 +269,11 @@ class Notification(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            # Quiet de-duplication: at most one notification per incident, event, step, round and target.
+            # Quiet de-duplication: at most one notification per incident, event, step, round, target and
+            # personal rule (a person may be pushed at once and pushed again 5 minutes later).
             models.UniqueConstraint(
-                fields=["incident", "event", "step", "round", "target"], name="oncall_notification_once"
+                fields=["incident", "event", "step", "round", "target", "delay_minutes"],
+                name="oncall_notification_once_per_rule",
             ),
         ]
         indexes = [
@@ -337,3 +341,63 @@ class SlackMessage(models.Model):
 
 # Calendar-fed schedules and imported rows live in their own module.
 from oncall.calendar_models import CalendarShift, CalendarSource, ExternalRef  # noqa: E402, F401
+
+MAX_RULE_DELAY_MINUTES = 24 * 60
+
+
+class NotificationRule(models.Model):
+    """One line of a person's own paging rules, like "at once: push; after 5 minutes unacknowledged: SMS":
+    `delay_minutes` after they are paged, if nobody has acknowledged, notify them through `contact`.
+    A person without rules gets every enabled contact method at once."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_rules")
+    contact = models.ForeignKey(ContactMethod, on_delete=models.CASCADE, related_name="rules")
+    delay_minutes = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["user", "delay_minutes", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "contact", "delay_minutes"], name="oncall_notificationrule_once"),
+            models.CheckConstraint(
+                condition=Q(delay_minutes__lte=MAX_RULE_DELAY_MINUTES), name="oncall_notificationrule_delay_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user}: after {self.delay_minutes} min via {self.contact.kind}"
+
+
+class ScheduledNotification(models.Model):
+    """A later personal rule of one page, waiting for its time. The escalation tick sends it when due;
+    acknowledging or resolving the incident cancels it."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        CANCELLED = "cancelled", "Cancelled"
+
+    incident = models.ForeignKey("incidents.Incident", on_delete=models.CASCADE, related_name="scheduled_pages")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    contact = models.ForeignKey(ContactMethod, on_delete=models.CASCADE, related_name="+")
+    event = models.CharField(max_length=20, choices=Channel.Event.choices)
+    step = models.SmallIntegerField(default=-1)
+    round = models.PositiveSmallIntegerField(default=0)
+    delay_minutes = models.PositiveSmallIntegerField()
+    due_at = models.DateTimeField()
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["incident", "contact", "event", "step", "round", "delay_minutes"],
+                name="oncall_schedulednotification_once",
+            ),
+        ]
+        indexes = [
+            # Used by the escalation tick every 15 s: pending rules whose delay is over.
+            models.Index(fields=["due_at"], condition=Q(state="pending"), name="scheduled_notification_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} via {self.contact_id} at {self.due_at:%H:%M} ({self.state})"

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from celery import current_app
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -15,14 +16,15 @@ from django.utils import timezone
 from incidents import services as incident_services
 from incidents.choices import Status, TimelineKind
 from incidents.models import Incident
-from oncall import slack
-from oncall.links import action_links
+from oncall import payload, slack
 from oncall.models import (
     Channel,
     ContactMethod,
     Escalation,
     Notification,
+    NotificationRule,
     Schedule,
+    ScheduledNotification,
     ServiceOwnership,
     SlackMessage,
     Team,
@@ -58,6 +60,33 @@ def on_call_for_team(team: Team, at: datetime | None = None) -> tuple[Shift, Sch
     return None
 
 
+def unowned_services(since: datetime) -> list[str]:
+    """Services with incidents since `since` that no team owns (by ownership or by name): the dashboard
+    warns about them, since their pages go to the fallback team or the admins."""
+    services = set(Incident.objects.filter(detected_at__gte=since).values_list("service", flat=True).distinct()[:1000])
+    owned = set(ServiceOwnership.objects.filter(service__in=services).values_list("service", flat=True))
+    named = set(Team.objects.filter(name__in=services).values_list("name", flat=True))
+    return sorted(services - owned - named)
+
+
+def fallback_team() -> Team | None:
+    """`ONCALL_FALLBACK_TEAM`: who is paged for services no team owns."""
+    name = settings.ONCALL_FALLBACK_TEAM
+    return Team.objects.filter(name=name).first() if name else None
+
+
+def _page_admins(incident: Incident, why: str) -> None:
+    """Nobody is silently unpaged: the active superusers get the page, and the timeline says why."""
+    admins = list(get_user_model().objects.filter(is_superuser=True, is_active=True).order_by("username"))
+    if not admins:
+        incident_services.record(incident, TimelineKind.ESCALATION, ACTOR, f"{why}; no active admin: nobody was paged.")
+        return
+    names = ", ".join(a.username for a in admins)
+    incident_services.record(incident, TimelineKind.ESCALATION, ACTOR, f"{why}; paging the admins: {names}.")
+    for admin in admins:
+        _notify_user(incident, Channel.Event.NEW, None, admin)
+
+
 # --- Escalation -----------------------------------------------------------------------------------
 
 
@@ -86,9 +115,13 @@ def do_start_escalation(incident_id: int, now: datetime | None = None) -> Escala
         return None
     team = team_for_service(incident.service)
     if team is None:
+        team = fallback_team()
+        if team is None:
+            _page_admins(incident, f"No team owns service {incident.service} and ONCALL_FALLBACK_TEAM is not set")
+            return None
         incident_services.record(incident, TimelineKind.ESCALATION, ACTOR,
-                                 f"No team owns service {incident.service}; nobody was paged.")  # fmt: skip
-        return None
+                                 f"No team owns service {incident.service}; paging the fallback team {team.name} "
+                                 "(ONCALL_FALLBACK_TEAM).")  # fmt: skip
     steps, repeat_count = _snapshot_steps(team)
     try:
         # All or nothing: a worker that dies half-way leaves no escalation without its first step, so the
@@ -111,8 +144,7 @@ def _begin(escalation: Escalation, incident: Incident, team: Team, steps: list[d
     if steps:
         _run_step(escalation, now)
     else:
-        text = f"Team {team.name} has no schedule or escalation policy; nobody was paged."
-        incident_services.record(incident, TimelineKind.ESCALATION, ACTOR, text)
+        _page_admins(incident, f"Team {team.name} has no schedule or escalation policy")
 
 
 def _run_step(escalation: Escalation, now: datetime) -> None:
@@ -142,8 +174,6 @@ def _run_step(escalation: Escalation, now: datetime) -> None:
 
 
 def _step_user(step: dict, now: datetime):
-    from django.contrib.auth import get_user_model
-
     if step["user_id"]:
         return get_user_model().objects.filter(pk=step["user_id"], is_active=True).first(), ""
     schedule = Schedule.objects.filter(pk=step["schedule_id"]).first()
@@ -200,6 +230,7 @@ def do_on_status_change(incident_id: int, new: str, actor: str) -> None:
         return
     if new in (Status.ACKNOWLEDGED, Status.RESOLVED, Status.CLOSED):
         do_stop_escalation(incident, f"{new} by {actor}")
+        do_cancel_scheduled(incident)
     escalation = Escalation.objects.filter(incident=incident).select_related("team").first()
     team = escalation.team if escalation else team_for_service(incident.service)
     event = {Status.ACKNOWLEDGED: Channel.Event.ACKNOWLEDGE, Status.RESOLVED: Channel.Event.RESOLVE}.get(new)
@@ -239,29 +270,115 @@ def _notify_channels(incident: Incident, team: Team, event: str) -> None:
             _queue(incident, event, None, kind=channel.kind, config=channel.config, channel=channel)
 
 
-def _notify_user(incident: Incident, event: str, escalation: Escalation, user) -> None:
-    contacts = list(ContactMethod.objects.filter(user=user, enabled=True))
-    if not contacts:
-        # Recorded all the same: the page is in the log and the delivery log, never silently lost.
-        _queue(incident, event, escalation, kind="log", config={}, recipient=user.username)
-    for contact in contacts:
-        _queue(incident, event, escalation, kind=contact.kind, config=contact.config, contact=contact,
-               recipient=user.username)  # fmt: skip
+def _notify_user(incident: Incident, event: str, escalation: Escalation | None, user, now=None, round_=None) -> None:
+    """Page `user` by their personal rules: delay 0 now, later ones scheduled for the escalation tick.
+    Without rules, every enabled contact method at once; without any, the log (never silently lost)."""
+    now = now or timezone.now()
+    rules = list(NotificationRule.objects.filter(user=user, contact__enabled=True).select_related("contact"))
+    if not rules:
+        rules = [NotificationRule(user=user, contact=c) for c in ContactMethod.objects.filter(user=user, enabled=True)]
+    step = escalation.step_index if escalation else -1
+    if round_ is None:
+        round_ = escalation.round if escalation else 0
+    if not rules:
+        _queue(incident, event, None, kind="log", config={}, recipient=user.username, step=step, round_=round_)
+    for rule in rules:
+        if rule.delay_minutes == 0:
+            _queue(incident, event, None, kind=rule.contact.kind, config=rule.contact.config,
+                   contact=rule.contact, recipient=user.username, step=step, round_=round_)  # fmt: skip
+            continue
+        ScheduledNotification.objects.get_or_create(
+            incident=incident, contact=rule.contact, event=event, step=step, round=round_,
+            delay_minutes=rule.delay_minutes,
+            defaults={"user": user, "due_at": now + timedelta(minutes=rule.delay_minutes)},
+        )  # fmt: skip
 
 
-def _queue(incident, event, escalation, *, kind, config, channel=None, contact=None, recipient="") -> None:
+def do_send_due_rules(now: datetime | None = None) -> int:
+    """Send the personal rules whose delay is over (the escalation tick); each claimed, so sent once.
+    An incident no longer open cancels them instead."""
+    now = now or timezone.now()
+    sent = 0
+    due = ScheduledNotification.objects.filter(state=ScheduledNotification.State.PENDING, due_at__lte=now)
+    for page in due.select_related("incident", "contact", "user").order_by("due_at", "id")[:500]:
+        if page.incident.status != Status.OPEN or not page.contact.enabled:
+            ScheduledNotification.objects.filter(pk=page.pk, state=page.State.PENDING).update(
+                state=page.State.CANCELLED
+            )
+            continue
+        if not ScheduledNotification.objects.filter(pk=page.pk, state=page.State.PENDING).update(state=page.State.SENT):
+            continue  # another tick took it
+        _queue(page.incident, page.event, None, kind=page.contact.kind, config=page.contact.config,
+               contact=page.contact, recipient=page.user.username, step=page.step, round_=page.round,
+               delay_minutes=page.delay_minutes)  # fmt: skip
+        sent += 1
+    return sent
+
+
+def do_cancel_scheduled(incident: Incident) -> int:
+    """Acknowledged or resolved: the later personal rules of its pages are not sent."""
+    return ScheduledNotification.objects.filter(incident=incident, state=ScheduledNotification.State.PENDING).update(
+        state=ScheduledNotification.State.CANCELLED
+    )
+
+
+def do_page_reassigned(incident_id: int, user_id: int, actor: str, entry_id: int) -> bool:
+    """The new assignee of an unresolved incident is paged (event `reassign`), once per reassignment."""
+    incident = Incident.objects.filter(pk=incident_id).first()
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    if incident is None or user is None or incident.status not in (Status.OPEN, Status.ACKNOWLEDGED):
+        return False
+    # The reassignment's number on this incident tells a second run of the task from a new reassignment.
+    number = incident.timeline.filter(kind=TimelineKind.ASSIGNMENT, pk__lte=entry_id).count()
+    incident_services.record(
+        incident, TimelineKind.ESCALATION, ACTOR, f"Reassigned by {actor}; paging {user.username}."
+    )
+    _notify_user(incident, Channel.Event.REASSIGN, None, user, round_=min(number, 32767))
+    return True
+
+
+def suppression_reason(incident: Incident) -> str | None:
+    """Why notifications about this incident are held back now (maintenance, silence, snooze, storm
+    child), from incidents.services.suppression_for when the installed version has it."""
+    check = getattr(incident_services, "suppression_for", None)
+    return check(incident) if check is not None else None
+
+
+def _queue(
+    incident,
+    event,
+    escalation,
+    *,
+    kind,
+    config,
+    channel=None,
+    contact=None,
+    recipient="",
+    step=None,
+    round_=None,
+    delay_minutes=0,
+) -> None:
+    reason = suppression_reason(incident)
+    if reason:
+        incident_services.record(incident, TimelineKind.NOTIFICATION, ACTOR,
+                                 f"Not notifying {recipient or kind}: {reason}.")  # fmt: skip
+        return
     target = transport_for(kind, config).describe() or kind
     if recipient and kind == "log":
         target = f"log:{recipient}"
+    if step is None:
+        step = escalation.step_index if escalation else -1
+    if round_ is None:
+        round_ = escalation.round if escalation else 0
     try:
         with transaction.atomic():
             notification = Notification.objects.create(
                 incident=incident, event=event, kind=kind, channel=channel, contact=contact, recipient=recipient,
-                target=target, step=escalation.step_index if escalation else -1,
-                round=escalation.round if escalation else 0, deadline_at=_stuck_after(0),
+                target=target[:500], step=step, round=round_, delay_minutes=delay_minutes,
+                deadline_at=_stuck_after(0),
             )  # fmt: skip
     except IntegrityError:
-        return  # already sent for this incident, event, step and target: stay quiet
+        return  # already sent for this incident, event, step, round, target and rule: stay quiet
     _queue_delivery(notification.pk)
 
 
@@ -272,19 +389,11 @@ def _queue_delivery(notification_id: int) -> None:
 
 
 def message_for(notification: Notification) -> dict:
-    from incidents.api.serializers import IncidentSerializer
-
-    incident = notification.incident
-    headlines = {"new": "New incident", "escalation": "Escalated incident", "acknowledge": "Incident acknowledged",
-                 "resolve": "Incident resolved"}  # fmt: skip
-    return {
-        "event": notification.event,
-        "headline": headlines.get(notification.event, notification.event),
-        "recipient": notification.recipient,
-        "incident": IncidentSerializer(incident).data,
-        "url": f"{settings.OPSASSIST_URL}/incidents/{incident.pk}/",
-        "links": action_links(incident, _link_recipient(notification)),
-    }
+    """What the notification's transport renders (see oncall.payload); its action links act as the paged
+    user, else the team channel."""
+    return payload.message_for(
+        notification.incident, notification.event, notification.recipient, link_recipient=_link_recipient(notification)
+    )
 
 
 def _link_recipient(notification: Notification):

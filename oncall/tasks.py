@@ -12,8 +12,10 @@ def start_escalation(incident_id: int) -> None:
 
 @shared_task(name="oncall.escalate_due", ignore_result=True)
 def escalate_due() -> None:
-    """Periodic (beat, every 15 s): unacknowledged incidents whose step wait is over move on."""
+    """Periodic (beat, every 15 s): unacknowledged incidents whose step wait is over move on, and
+    personal notification rules whose delay is over are sent."""
     services.do_escalate_due()
+    services.do_send_due_rules()
 
 
 @shared_task(name="oncall.page_on_call", ignore_result=True, acks_late=True)
@@ -65,3 +67,9 @@ def refresh_calendar(source_id: int) -> None:
 def purge_action_links() -> None:
     """Periodic (beat, hourly): delete action links expired more than a day ago."""
     links.do_purge_expired()
+
+
+@shared_task(name="oncall.page_reassigned", ignore_result=True, acks_late=True)
+def page_reassigned(incident_id: int, user_id: int, actor: str, entry_id: int) -> None:
+    """Someone reassigned an incident: page the new assignee (once per reassignment)."""
+    services.do_page_reassigned(incident_id, user_id, actor, entry_id)

@@ -46,7 +46,7 @@ def setup_periodic_tasks(sender, **kwargs):
     # Hourly: drop raw check results older than 48 h (hourly rollups keep availability for 90 days).
     sender.add_periodic_task(3600.0, sender.signature("monitoring.prune_check_results"), name="prune checks")
     # Every 15 s: unacknowledged incidents whose escalation step wait (ESCALATION_TIMEOUT_MINUTES by
-    # default) is over move to the next step.
+    # default) is over move to the next step, and personal notification rules whose delay is over are sent.
     sender.add_periodic_task(15.0, sender.signature("oncall.escalate_due"), name="escalate due", expires=30)
     # Every 15 s: remediation runs past their deadline are failed (on-call paged) or expired, verifications
     # whose task was lost resume; notifications stuck pending/sending are re-queued or failed.

@@ -23,7 +23,7 @@ from monitoring.models import CheckResult, Monitor
 from monitoring.queries import availability, open_incident_ids
 from oncall.models import Team
 from oncall.schedule import next_shifts
-from oncall.services import on_call_for_team
+from oncall.services import fallback_team, on_call_for_team, unowned_services
 from opsassist.lib.errors import ServiceError
 
 
@@ -89,6 +89,7 @@ def dashboard(request):
         "active": IncidentSerializer(active, many=True, context={"now": now}).data,
         "recent": IncidentSerializer(recent, many=True, context={"now": now}).data,
         "summary": summary, "reliability": reliability, "monitors": _monitors_state(now), "charts": _charts(now),
+        "unowned": unowned_services(now - timedelta(days=7)), "fallback_team": fallback_team(),
     })  # fmt: skip
 
 

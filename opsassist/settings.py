@@ -523,3 +523,7 @@ SLACK_SIGNING_SECRET = env_secret("SLACK_SIGNING_SECRET")
 SLACK_API_URL = env_str("SLACK_API_URL", "https://slack.com/api/").rstrip("/") + "/"
 if not SLACK_API_URL.startswith(("https://", "http://")):
     raise ImproperlyConfigured(f"SLACK_API_URL must be an http(s) URL, got {SLACK_API_URL!r}")
+
+# --- Paging: reaching a person ---------------------------------------------------------------------
+# The team paged for incidents of services no team owns (by name); empty: the active admins are paged.
+ONCALL_FALLBACK_TEAM = env_str("ONCALL_FALLBACK_TEAM", "")

@@ -21,7 +21,7 @@ from incidents.models import Integration
 from incidents.tests.factories import IncidentFactory
 from monitoring.models import Host, Monitor
 from oncall.calendar_models import CalendarSource
-from oncall.models import Channel, ContactMethod, EscalationPolicy, Notification, Override
+from oncall.models import Channel, ContactMethod, EscalationPolicy, Notification, NotificationRule, Override
 from oncall.tests.factories import team_with_rotation
 from remediation.models import ActionPolicy, RemediationRun
 
@@ -111,6 +111,17 @@ for _collection, _key, _writers in [
         ("DELETE", f"oncall/{_collection}/{{{_key}}}", _writers),
     ]
 
+# Personal paging: every person manages their own contact methods and rules (others' are 404), admins anyone's.
+for _collection, _key in [("contact-methods", "contact"), ("notification-rules", "rule")]:
+    MATRIX += [
+        ("GET", f"oncall/{_collection}", READERS),
+        ("POST", f"oncall/{_collection}", READERS),
+        ("GET", f"oncall/{_collection}/{{{_key}}}", READERS),
+        ("PUT", f"oncall/{_collection}/{{{_key}}}", READERS),
+        ("PATCH", f"oncall/{_collection}/{{{_key}}}", READERS),
+        ("DELETE", f"oncall/{_collection}/{{{_key}}}", READERS),
+    ]
+
 CASES = [(method, path, role, role in allowed) for method, path, allowed in MATRIX for role in ROLES]
 
 
@@ -131,6 +142,7 @@ def objects(admin_user, settings):
     monitor = Monitor.objects.create(name="db", kind="tcp", target="127.0.0.1:9")
     host = Host.objects.create(name="web-1")
     now = timezone.now()
+    contact = ContactMethod.objects.create(user=admin_user, kind="email", config={"address": "a@example.com"})
     return {
         "incident": incident.pk,
         "integration": integration.pk,
@@ -144,7 +156,8 @@ def objects(admin_user, settings):
         ).pk,
         "policy": EscalationPolicy.objects.create(team=team).pk,
         "channel": Channel.objects.create(name="ops-log", kind="log").pk,
-        "contact": ContactMethod.objects.create(user=admin_user, kind="email", config={"address": "a@example.com"}).pk,
+        "contact": contact.pk,
+        "rule": NotificationRule.objects.create(user=admin_user, contact=contact, delay_minutes=5).pk,
         "notification": Notification.objects.create(incident=incident, event="new", kind="log", target="log").pk,
         # Finished already: approving it is refused (409) after authorization, nothing runs.
         "actionpolicy": ActionPolicy.objects.create(monitor=monitor, action="none", set_by_name="alice").pk,

@@ -6,6 +6,7 @@ from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
 from oncall.models import (
+    MAX_RULE_DELAY_MINUTES,
     Channel,
     ContactMethod,
     EscalationPolicy,
@@ -13,6 +14,7 @@ from oncall.models import (
     Layer,
     LayerMember,
     Notification,
+    NotificationRule,
     Override,
     Schedule,
     ServiceOwnership,
@@ -249,6 +251,66 @@ class ContactMethodSerializer(ConfigTargetSerializer):
     class Meta:
         model = ContactMethod
         fields = ["id", "user", "kind", "config", "enabled"]
+
+
+class OwnContactMethodSerializer(ConfigTargetSerializer):
+    """A person's own contact method: `user` defaults to the caller; only admins name someone else."""
+
+    user = username_field(required=False)
+
+    class Meta:
+        model = ContactMethod
+        fields = ["id", "user", "kind", "config", "enabled"]
+
+    def validate_user(self, user):
+        return check_own(self.context["request"], user, "contact methods")
+
+    def create(self, validated):
+        validated.setdefault("user", self.context["request"].user)
+        return super().create(validated)
+
+
+class NotificationRuleSerializer(serializers.ModelSerializer):
+    """`delay_minutes` after a page, if still unacknowledged, notify through `contact` (one of the user's
+    own contact methods)."""
+
+    user = username_field(required=False)
+    contact = serializers.PrimaryKeyRelatedField(queryset=ContactMethod.objects.select_related("user"))
+    delay_minutes = serializers.IntegerField(min_value=0, max_value=MAX_RULE_DELAY_MINUTES, default=0)
+
+    class Meta:
+        model = NotificationRule
+        fields = ["id", "user", "contact", "delay_minutes"]
+        validators = []  # the pair check below names the field; the constraint is the guarantee
+
+    def validate_user(self, user):
+        return check_own(self.context["request"], user, "notification rules")
+
+    def validate(self, attrs):
+        request = self.context["request"]
+        user = attrs.get("user") or getattr(self.instance, "user", None) or request.user
+        contact = attrs.get("contact", getattr(self.instance, "contact", None))
+        if contact is not None and contact.user_id != user.pk:
+            raise serializers.ValidationError({"contact": [f"Not a contact method of {user.username}."]})
+        delay = attrs.get("delay_minutes", getattr(self.instance, "delay_minutes", 0))
+        clash = NotificationRule.objects.filter(user=user, contact=contact, delay_minutes=delay)
+        if self.instance is not None:
+            clash = clash.exclude(pk=self.instance.pk)
+        if clash.exists():
+            raise serializers.ValidationError(
+                {"delay_minutes": ["This contact method already has a rule at this delay."]}
+            )
+        attrs["user"] = user
+        return attrs
+
+
+def check_own(request, user, what: str):
+    """Each person manages their own; admins anyone's (403 otherwise)."""
+    from rest_framework.exceptions import PermissionDenied
+
+    if user != request.user and not request.user.is_superuser:
+        raise PermissionDenied(f"You may manage only your own {what}.")
+    return user
 
 
 class NotificationSerializer(serializers.ModelSerializer):

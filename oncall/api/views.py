@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from icalendar import Calendar, Event
-from rest_framework import mixins, serializers, viewsets
+from rest_framework import mixins, permissions, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
@@ -17,13 +18,24 @@ from oncall.api.serializers import (
     ChannelSerializer,
     ContactMethodSerializer,
     EscalationPolicySerializer,
+    NotificationRuleSerializer,
     NotificationSerializer,
     OverrideSerializer,
+    OwnContactMethodSerializer,
     ScheduleSerializer,
     ShiftSerializer,
     TeamSerializer,
 )
-from oncall.models import Channel, ContactMethod, EscalationPolicy, Notification, Override, Schedule, Team
+from oncall.models import (
+    Channel,
+    ContactMethod,
+    EscalationPolicy,
+    Notification,
+    NotificationRule,
+    Override,
+    Schedule,
+    Team,
+)
 from oncall.schedule import next_shifts
 
 
@@ -122,6 +134,62 @@ class ContactMethodViewSet(viewsets.ModelViewSet):
     serializer_class = ContactMethodSerializer
     lookup_value_regex = r"\d+"
     pagination_class = None
+
+
+class IsTeamMember(permissions.BasePermission):
+    """A logged-in person who may view incidents (not an integration key or a host agent)."""
+
+    def has_permission(self, request, view):
+        user = request.user
+        if not (user and user.is_authenticated) or getattr(user, "integration", None) is not None:
+            return False
+        return user.has_perm("incidents.view_incident")
+
+
+class OwnRowsMixin:
+    """Each person sees and changes their own rows; admins everyone's (`?user=<username>` filters)."""
+
+    permission_classes = [IsTeamMember]
+    lookup_value_regex = r"\d+"
+    pagination_class = None
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        user = self.request.user
+        if not user.is_superuser:
+            return queryset.filter(user=user)
+        wanted = self.request.query_params.get("user")
+        return queryset.filter(user__username=wanted) if wanted else queryset
+
+
+class OwnContactMethodViewSet(OwnRowsMixin, viewsets.ModelViewSet):
+    """`/api/v1/oncall/contact-methods`: how I am paged (ntfy, Pushover, SMS, email, ...)."""
+
+    queryset = ContactMethod.objects.select_related("user")
+    serializer_class = OwnContactMethodSerializer
+
+
+class NotificationRuleViewSet(OwnRowsMixin, viewsets.ModelViewSet):
+    """`/api/v1/oncall/notification-rules`: when each of my contact methods is used after I am paged."""
+
+    queryset = NotificationRule.objects.select_related("user", "contact")
+    serializer_class = NotificationRuleSerializer
+
+    def perform_create(self, serializer):
+        self._save(serializer)
+
+    def perform_update(self, serializer):
+        self._save(serializer)
+
+    def _save(self, serializer):
+        """A concurrent identical rule loses on the constraint: 400, like the check before it."""
+        try:
+            with transaction.atomic():
+                serializer.save()
+        except IntegrityError:
+            raise ValidationError(
+                {"delay_minutes": ["This contact method already has a rule at this delay."]}
+            ) from None
 
 
 class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -102,7 +102,7 @@ def test_a_webhook_is_delivered_signed_to_a_real_receiver(team, django_capture_o
         incident = open_incident(django_capture_on_commit_callbacks)
         with django_capture_on_commit_callbacks(execute=True):
             incident_services.do_change_status(incident, "resolved", actor=None)
-        assert [r["json"]["event"] for r in receiver.received] == ["new", "resolve"]
+        assert [r["json"]["event"] for r in receiver.received] == ["incident.opened", "incident.resolved"]
         request = receiver.received[0]
         headers = {k.lower(): v for k, v in request["headers"].items()}
         assert headers["x-opsassist-signature"] == sign("s3cret", headers["x-opsassist-timestamp"], request["raw"])

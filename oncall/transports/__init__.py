@@ -10,6 +10,15 @@ TRANSPORTS: dict[str, tuple[str, str]] = {
     "slack_app": ("Slack app (buttons, updated in place)", "oncall.transports.slack_app.SlackAppTransport"),
     "email": ("Email", "oncall.transports.email.EmailTransport"),
     "log": ("Log", "oncall.transports.log.LogTransport"),
+    # Through apprise (oncall/transports/apprise.py): typed fields, the apprise URL is built server-side.
+    "ntfy": ("ntfy push", "oncall.transports.apprise.NtfyTransport"),
+    "gotify": ("Gotify push", "oncall.transports.apprise.GotifyTransport"),
+    "pushover": ("Pushover", "oncall.transports.apprise.PushoverTransport"),
+    "telegram": ("Telegram", "oncall.transports.apprise.TelegramTransport"),
+    "discord": ("Discord webhook", "oncall.transports.apprise.DiscordTransport"),
+    "msteams": ("Microsoft Teams (Workflows webhook)", "oncall.transports.apprise.TeamsTransport"),
+    "matrix": ("Matrix room", "oncall.transports.apprise.MatrixTransport"),
+    "sms": ("SMS through an HTTP gateway", "oncall.transports.apprise.SmsGatewayTransport"),
 }
 KIND_CHOICES = [(kind, label) for kind, (label, _) in TRANSPORTS.items()]
 

@@ -3,6 +3,7 @@ import hmac
 import json
 import time
 
+from oncall.payload import webhook_body
 from oncall.transports.base import HttpConfig, HttpTransport
 from opsassist.lib.kindconfig import SecretField
 
@@ -18,12 +19,13 @@ class WebhookConfig(HttpConfig):
 
 
 class WebhookTransport(HttpTransport):
-    """POSTs the message as JSON; with a `secret`, adds X-OpsAssist-Timestamp and X-OpsAssist-Signature."""
+    """POSTs the versioned webhook body (oncall.payload.webhook_body) as JSON; with a `secret`, adds
+    X-OpsAssist-Timestamp and X-OpsAssist-Signature."""
 
     Config = WebhookConfig
 
     def notify(self, message: dict) -> None:
-        body = json.dumps(message, default=str, separators=(",", ":")).encode()
+        body = json.dumps(webhook_body(message), default=str, separators=(",", ":")).encode()
         headers = {"Content-Type": "application/json", "User-Agent": "OpsAssist"}
         secret = self.conf.secret
         if secret:

@@ -225,11 +225,13 @@ const OpsAssist = (() => {
       document.title = `#${i.id} ${i.title} · OpsAssist`;
     }
 
+    const timelineItem = (e) => `<li><time datetime="${esc(e.at)}">${esc(when(e.at))}</time>
+        <span class="badge kind-${esc(e.kind)}">${esc(e.kind.replace("_", " "))}</span> <strong>${esc(e.actor)}</strong> ${esc(e.text)}</li>`;
+
     async function loadDetail() {
       const d = await api("GET", `/api/v1/incidents/${id}`);
       renderHead(d);
-      $("#timeline").innerHTML = d.timeline.map((e) => `<li><time datetime="${esc(e.at)}">${esc(when(e.at))}</time>
-        <span class="badge kind-${esc(e.kind)}">${esc(e.kind.replace("_", " "))}</span> <strong>${esc(e.actor)}</strong> ${esc(e.text)}</li>`).join("");
+      $("#timeline").innerHTML = d.timeline.map(timelineItem).join("");
       $("#notes").innerHTML = d.notes.map((n) => `<li><strong>${esc(n.author || "system")}</strong> <span class="muted">${esc(when(n.created_at))}</span><br>${esc(n.text)}</li>`).join("") || "<li class='muted'>No notes yet.</li>";
       const rows = [...d.alerts.map((a) => ({ at: a.updated_at, level: a.status, message: `${a.summary} (${a.fingerprint})` })),
         ...d.events.map((e) => ({ at: e.timestamp, level: e.level, message: e.message }))];
@@ -269,6 +271,8 @@ const OpsAssist = (() => {
 
     const reload = debounce(() => Promise.all([loadDetail(), loadRuns()]).catch(showError), 150);
     on("incident.updated", (i) => { if (i.id === id) { renderHead(i); reload(); } });
+    // Notifications and escalation steps are written by workers: append them as they happen.
+    on("timeline.added", (_, m) => { if (m.incident_id === id) $("#timeline").insertAdjacentHTML("beforeend", timelineItem(m.entry)); });
 
     root.addEventListener("click", async (e) => {
       const b = e.target.closest("button");
