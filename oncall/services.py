@@ -234,10 +234,10 @@ def do_on_status_change(incident_id: int, new: str, actor: str) -> None:
     escalation = Escalation.objects.filter(incident=incident).select_related("team").first()
     team = escalation.team if escalation else team_for_service(incident.service)
     event = {Status.ACKNOWLEDGED: Channel.Event.ACKNOWLEDGE, Status.RESOLVED: Channel.Event.RESOLVE}.get(new)
-    if team is not None and event is not None:
-        _notify_channels(incident, team, event)
-    if SlackMessage.objects.filter(incident=incident).exists():
-        slack.do_update_messages(incident, f"Incident {new}")  # the message shows the incident as it is now
+    notified = _notify_channels(incident, team, event) if team is not None and event is not None else []
+    if SlackMessage.objects.filter(incident=incident).exists():  # the message shows the incident as it is now
+        skip = [channel.config.get("channel", "") for channel in notified if channel.kind == "slack_app"]
+        slack.do_update_messages(incident, f"Incident {new}", skip=skip)
 
 
 def do_page_on_call(incident: Incident, reason: str) -> None:
@@ -264,10 +264,12 @@ def do_page_on_call_by_id(incident_id: int, reason: str) -> None:
 # --- Notifications --------------------------------------------------------------------------------
 
 
-def _notify_channels(incident: Incident, team: Team, event: str) -> None:
-    for channel in team.channels.filter(enabled=True):
-        if event in (channel.notify_on or []):
-            _queue(incident, event, None, kind=channel.kind, config=channel.config, channel=channel)
+def _notify_channels(incident: Incident, team: Team, event: str) -> list[Channel]:
+    """Queue the event to the team's channels that hear it; returns those channels."""
+    notified = [channel for channel in team.channels.filter(enabled=True) if event in (channel.notify_on or [])]
+    for channel in notified:
+        _queue(incident, event, None, kind=channel.kind, config=channel.config, channel=channel)
+    return notified
 
 
 def _notify_user(incident: Incident, event: str, escalation: Escalation | None, user, now=None, round_=None) -> None:

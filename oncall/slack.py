@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from urllib.parse import parse_qs
 
 from django.conf import settings
@@ -31,6 +31,7 @@ from slack_sdk.signature import SignatureVerifier
 from incidents import services as incident_services
 from incidents.choices import Status
 from incidents.models import Incident
+from incidents.payload import incident_shape
 from oncall.links import CHANGE_PERMISSION
 from oncall.models import SlackMessage
 from oncall.transports.slack import escape
@@ -133,7 +134,12 @@ def do_post_or_update(slack_channel: str, incident: Mapping, headline: str) -> s
     blocks, text = blocks_for(incident, headline), fallback_text(incident, headline)
     existing = SlackMessage.objects.filter(incident_id=incident["id"], slack_channel=slack_channel).first()
     if existing is not None:
-        call("chat.update", channel=existing.channel_id, ts=existing.ts, blocks=blocks, text=text)
+        try:
+            call("chat.update", channel=existing.channel_id, ts=existing.ts, blocks=blocks, text=text)
+        except SlackUnavailable as exc:  # kept on the row; the next change updates it again
+            SlackMessage.objects.filter(pk=existing.pk).update(error=exc.message[:2000])
+            raise
+        SlackMessage.objects.filter(pk=existing.pk).update(updated_at=timezone.now(), error="")
         return "updated"
     answer = call("chat.postMessage", channel=slack_channel, blocks=blocks, text=text)
     posted = {"channel_id": str(answer.get("channel") or slack_channel)[:64], "ts": str(answer.get("ts", ""))[:32]}
@@ -141,14 +147,13 @@ def do_post_or_update(slack_channel: str, incident: Mapping, headline: str) -> s
     return "posted"
 
 
-def do_update_messages(incident: Incident, headline: str) -> int:
-    """Update every Slack message about the incident to its current state; returns how many were updated.
-    A failure is kept on the message row (`error`) and skipped: the next change updates it again."""
-    from incidents.api.serializers import IncidentSerializer
-
-    data = IncidentSerializer(incident).data
+def do_update_messages(incident: Incident, headline: str, skip: Iterable[str] = ()) -> int:
+    """Update every Slack message about the incident to its current state, but those in the `skip` channels
+    (a notification about this change updates them already); returns how many were updated. A failure is
+    kept on the message row (`error`) and skipped: the next change updates it again."""
+    data = incident_shape(incident)
     updated = 0
-    for message in SlackMessage.objects.filter(incident=incident):
+    for message in SlackMessage.objects.filter(incident=incident).exclude(slack_channel__in=list(skip)):
         try:
             call("chat.update", channel=message.channel_id, ts=message.ts, blocks=blocks_for(data, headline),
                  text=fallback_text(data, headline))  # fmt: skip
