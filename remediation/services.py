@@ -67,7 +67,11 @@ def do_propose(incident: Incident, *, actor) -> RemediationRun:
         _claim(run, Status.PROPOSED, Status.REJECTED, error="nothing to run")
         _record(run, "system", "No action to run; the proposal is closed.")
     elif monitor and run.action in (monitor.config or {}).get("auto_approve", []):
-        do_approve(run, actor="auto-approve")
+        quiet = incident_services.suppression_for(incident)
+        if quiet is None:
+            do_approve(run, actor="auto-approve")
+        else:  # maintenance, a silence or a snooze: a person decides
+            _record(run, "system", f"Not auto-approved: the incident is {quiet}.")
     return run
 
 
