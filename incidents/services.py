@@ -517,6 +517,9 @@ def _join_storm(incident: Incident, now: datetime) -> None:
             f"{settings.STORM_WINDOW_SECONDS} s; they are grouped here and paged once.",
         )  # fmt: skip
         joining = recent.filter(status__in=UNRESOLVED, parent__isnull=True).exclude(pk=parent.pk)
+        if parent.detected_at < since:  # an old storm incident nobody resolved: this new wave pages again
+            Incident.objects.filter(pk=parent.pk).update(paging_held=True)
+            record(parent, TimelineKind.UPDATE, SYSTEM, "A new wave of incidents joined this storm.", at=now)
     else:
         joining = Incident.objects.filter(pk=incident.pk, parent__isnull=True)
     _attach(parent, list(joining.values_list("pk", flat=True)), now)
