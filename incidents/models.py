@@ -105,9 +105,13 @@ class Incident(models.Model):
                 fields=["source", "service"], condition=Q(status__in=UNRESOLVED), name="incident_unresolved_idx"
             ),
             # Used by the release task every 15 s: incidents whose paging waits for a hold to lift.
-            models.Index(fields=["id"], condition=Q(paging_held=True), name="incident_paging_held_idx"),
-            # Used by the flapping task: flapping incidents waiting out their stable period.
-            models.Index(fields=["recovered_at"], condition=Q(flapping=True), name="incident_flapping_idx"),
+            models.Index(
+                fields=["id"], condition=Q(paging_held=True, status__in=UNRESOLVED), name="incident_paging_held_idx"
+            ),
+            # Used by the flapping task every 15 s: unresolved flapping incidents waiting out their stable period.
+            models.Index(
+                fields=["recovered_at"], condition=Q(flapping=True, status__in=UNRESOLVED), name="incident_flapping_idx"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -227,6 +227,8 @@ def do_release_held(now: datetime | None = None) -> list[int]:
     now = now or timezone.now()
     released = []
     held = Incident.objects.filter(paging_held=True, status__in=(Status.OPEN, Status.ACKNOWLEDGED))
+    # Storm children follow their parent and running snoozes are not due: neither can starve the others.
+    held = held.filter(parent__isnull=True).exclude(snoozed_until__gt=now)
     for incident in held.order_by("id")[:500]:
         if incident_services.suppression_for(incident, now) is not None:
             continue
