@@ -434,8 +434,8 @@ def do_recover(incident: Incident, *, actor, notes: str, now: datetime | None = 
     now = now or timezone.now()
     with transaction.atomic():
         incident = Incident.objects.select_for_update().get(pk=incident.pk)
-        if incident.status not in UNRESOLVED:
-            return incident
+        if incident.status not in UNRESOLVED or incident.recovered_at is not None:
+            return incident  # resolved, or flapping and already healthy: its stable period runs on
         record(incident, TimelineKind.UPDATE, actor, "Recovered.", {"recovered": True}, at=now)
         since = now - timedelta(seconds=settings.FLAP_WINDOW_SECONDS)
         flaps = incident.timeline.filter(data__recovered=True, at__gte=since).count()
