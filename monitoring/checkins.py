@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from incidents import services as incident_services
@@ -26,12 +26,17 @@ def incident_key(checkin: CheckIn) -> dict:
 
 def do_create(*, name: str, period_seconds: int, grace_seconds: int, service: str = "", now=None) -> CheckIn:
     now = now or timezone.now()
+    taken = ServiceError(f"A check-in named {name!r} exists.", field="name")
     if CheckIn.objects.filter(name=name).exists():
-        raise ServiceError(f"A check-in named {name!r} exists.", field="name")
-    return CheckIn.objects.create(
-        name=name, service=service, period_seconds=period_seconds, grace_seconds=grace_seconds,
-        token=secrets.token_urlsafe(32), due_at=now + timedelta(seconds=period_seconds + grace_seconds),
-    )  # fmt: skip
+        raise taken
+    try:
+        with transaction.atomic():
+            return CheckIn.objects.create(
+                name=name, service=service, period_seconds=period_seconds, grace_seconds=grace_seconds,
+                token=secrets.token_urlsafe(32), due_at=now + timedelta(seconds=period_seconds + grace_seconds),
+            )  # fmt: skip
+    except IntegrityError:  # a concurrent create took the name
+        raise taken from None
 
 
 def do_ping(token: str, kind: str, now: datetime | None = None) -> bool:

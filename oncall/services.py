@@ -183,9 +183,9 @@ def do_on_status_change(incident_id: int, new: str, actor: str) -> None:
         return
     if new in (Status.ACKNOWLEDGED, Status.RESOLVED, Status.CLOSED):
         do_stop_escalation(incident, f"{new} by {actor}")
-    if incident.paging_held or incident.parent_id is not None:
-        return  # nobody was told it opened (held, or a storm child): nobody is told it moved
     escalation = Escalation.objects.filter(incident=incident).select_related("team").first()
+    if incident.parent_id is not None or (incident.paging_held and escalation is None):
+        return  # nobody was told it opened (a storm child, or held from the start): nobody is told it moved
     team = escalation.team if escalation else team_for_service(incident.service)
     event = {Status.ACKNOWLEDGED: Channel.Event.ACKNOWLEDGE, Status.RESOLVED: Channel.Event.RESOLVE}.get(new)
     if team is not None and event is not None:
