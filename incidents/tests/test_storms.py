@@ -69,3 +69,22 @@ def test_once_the_storm_calms_new_incidents_page_on_their_own(team, django_captu
     later = open_many(1, T0 + timedelta(minutes=5), django_capture_on_commit_callbacks, first=15)[0]
     assert Incident.objects.get(pk=later.pk).parent_id is None
     assert pages() == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_racing_openings_in_a_storm_make_one_major_incident():
+    from incidents.tests.test_dedup_race import race
+
+    counter = iter(range(100))
+
+    def open_one():
+        return open_incident(service=f"racer-{next(counter)}").pk
+
+    results, errors = race(open_one, n=14)
+    assert errors == [] and len(results) == 14
+    storm = Incident.objects.get(service="alert-storm")
+    assert storm.title.startswith("Alert storm:")
+    # Every opening from the storm's start on hangs under it; none opened a second storm incident.
+    assert Incident.objects.filter(parent=storm).count() >= 11
+    assert Incident.objects.filter(source_key="alert-storm").count() == 1
