@@ -128,11 +128,19 @@ def get_or_open_incident(
         if existing is None:
             raise
         return existing, False
-    _note_flags(incident, flags, now)
-    _join_storm(incident, now)  # before the signal: paging must see the storm parent
+    do_after_open(incident, flags, now)
     live.broadcast_on_commit(incident.pk, created=True)
     _after_commit_signal(incident_opened, incident=incident)
     return incident, True
+
+
+def do_after_open(incident: Incident, flags: dict, now: datetime) -> None:
+    """Every path that opens incidents (one at a time or in bulk) calls this for each new incident, before
+    `incident_opened` is sent: the timeline notes maintenance or silence (`flags` from
+    `noise.flags_on_open`, stored on the row at creation), and the incident may join an alert storm, which
+    paging must see."""
+    _note_flags(incident, flags, now)
+    _join_storm(incident, now)
 
 
 def _note_flags(incident: Incident, flags: dict, now: datetime) -> None:
