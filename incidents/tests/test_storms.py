@@ -35,6 +35,8 @@ def test_twelve_incidents_in_a_minute_page_once_and_hang_under_one_major_inciden
     assert set(Incident.objects.filter(parent=storm).values_list("pk", flat=True)) == {c.pk for c in children}
     assert any(text.startswith("Nobody was paged: part of alert storm") for text in texts(children[0]))
 
+    listed = api.get(f"/api/v1/incidents?parent_id={storm.pk}&limit=100").json()
+    assert len(listed) == 12 and {item["parent_id"] for item in listed} == {storm.pk}
     detail = api.get(f"/api/v1/incidents/{storm.pk}").json()
     assert sorted(child["id"] for child in detail["children"]) == sorted(c.pk for c in children)
     assert api.get(f"/api/v1/incidents/{children[0].pk}").json()["parent_id"] == storm.pk
