@@ -18,6 +18,9 @@ from monitoring.models import CheckIn
 from opsassist.lib.errors import ServiceError
 
 PING_KINDS = ("success", "start", "fail")
+# A job (or anyone holding the URL) pinging in a loop writes at most once per this many seconds per
+# check-in; the state only changes on a failure, or on a success after one.
+PING_COALESCE = timedelta(seconds=1)
 
 
 def incident_key(checkin: CheckIn) -> dict:
@@ -45,6 +48,8 @@ def do_ping(token: str, kind: str, now: datetime | None = None) -> bool:
     checkin = CheckIn.objects.filter(token=token).first()
     if checkin is None:
         return False
+    if _coalesced(checkin, kind, now):
+        return True
     if kind == "start":
         CheckIn.objects.filter(pk=checkin.pk).update(last_start_at=now, last_ping_at=now)
     elif kind == "fail":
@@ -53,6 +58,14 @@ def do_ping(token: str, kind: str, now: datetime | None = None) -> bool:
     else:
         _mark_up(checkin, now)
     return True
+
+
+def _coalesced(checkin: CheckIn, kind: str, now: datetime) -> bool:
+    """A repeat of a ping that changes nothing, within PING_COALESCE of the last one: write nothing."""
+    last = checkin.last_start_at if kind == "start" else checkin.last_ping_at
+    if last is None or now - last >= PING_COALESCE:
+        return False
+    return kind == "start" or (kind == "success" and checkin.status == CheckIn.Status.UP)
 
 
 def _mark_up(checkin: CheckIn, now: datetime) -> None:

@@ -128,3 +128,15 @@ def test_viewers_list_check_ins_and_responders_delete_them(checkin, viewer_api, 
     assert create(viewer_api, name="other").status_code == 403
     assert responder_api.delete(f"{URL}/nightly-backup").status_code == 204
     assert not CheckIn.objects.exists()
+
+
+def test_a_ping_loop_writes_at_most_once_a_second(checkin, anon_api, django_assert_num_queries):
+    url = path_of(checkin["ping_url"])
+    with at(T0 + timedelta(minutes=1)):
+        anon_api.get(url)
+        with django_assert_num_queries(20):  # one token lookup each; no write
+            for _ in range(20):
+                assert anon_api.get(url).status_code == 200
+    with at(T0 + timedelta(minutes=1, seconds=1)):
+        anon_api.get(url)
+    assert CheckIn.objects.get().last_ping_at == T0 + timedelta(minutes=1, seconds=1)
