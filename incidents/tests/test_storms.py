@@ -90,3 +90,15 @@ def test_racing_openings_in_a_storm_make_one_major_incident():
     # Every opening from the storm's start on hangs under it; none opened a second storm incident.
     assert Incident.objects.filter(parent=storm).count() >= 11
     assert Incident.objects.filter(source_key="alert-storm").count() == 1
+
+
+def test_a_new_wave_under_an_unresolved_storm_incident_pages_it_again(team, django_capture_on_commit_callbacks):
+    from oncall import services as oncall_services
+
+    open_many(11, T0, django_capture_on_commit_callbacks)
+    open_many(11, T0 + timedelta(minutes=10), django_capture_on_commit_callbacks, first=11)
+    storm = Incident.objects.get(service="alert-storm")
+    assert storm.children.count() == 22 and pages() == 1
+    with at(T0 + timedelta(minutes=10, seconds=15), django_capture_on_commit_callbacks):
+        assert oncall_services.do_release_held() == [storm.pk]
+    assert pages() == 2
