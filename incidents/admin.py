@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 
 from incidents import services
 from incidents.choices import Status
-from incidents.models import Alert, Event, Incident, Integration, Note, TimelineEntry
+from incidents.models import Alert, Event, Incident, Integration, MaintenanceWindow, Note, Silence, TimelineEntry
 from opsassist.lib.errors import ServiceError
 
 
@@ -149,3 +149,23 @@ class IntegrationAdmin(admin.ModelAdmin):
             self.message_user(request, f"Integration key for {obj.name}: {key} — copy it now, it is not shown again.",
                               messages.WARNING)  # fmt: skip
         super().save_model(request, obj, form, change)
+
+
+class _ScheduledAdmin(admin.ModelAdmin):
+    """Listed and deleted here; created through the API or the maintenance page, which validate them."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(MaintenanceWindow)
+class MaintenanceWindowAdmin(_ScheduledAdmin):
+    list_display = ["id", "starts_at", "ends_at", "services", "comment", "created_by"]
+
+
+@admin.register(Silence)
+class SilenceAdmin(_ScheduledAdmin):
+    list_display = ["id", "matchers", "starts_at", "ends_at", "comment", "created_by"]

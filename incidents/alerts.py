@@ -83,9 +83,11 @@ def do_fire(alert: AlertIn, *, incident_key: str, actor) -> tuple[Alert, Inciden
                 source=Source.ALERT, service=alert.incident_service or alert.service, component=alert.component,
                 host=alert.host,
                 source_key=incident_key, title=alert.summary, severity=alert.severity,
-                description=_describe(alert), actor=actor,
+                description=_describe(alert), actor=actor, labels=alert.labels,
             )  # fmt: skip
             row.incident = current
+        elif newly_firing:
+            services.do_note_failing(current)  # a flapping incident's stable period starts again
         row.save()
         if newly_firing:
             services.record(current, TimelineKind.ALERT, actor, f"Alert firing: {alert.summary}",
@@ -111,7 +113,7 @@ def do_resolve_alert(alert: AlertIn, *, actor) -> Alert:
             services.record(incident, TimelineKind.ALERT, actor, f"Alert resolved: {row.summary}",
                             {"fingerprint": row.fingerprint})  # fmt: skip
             if not incident.alerts.filter(status=AlertStatus.FIRING).exists():
-                services.do_resolve(
+                services.do_recover(
                     incident, actor=actor, notes="Auto-resolved: every alert of this incident resolved."
                 )
     return row

@@ -61,6 +61,7 @@ class Source(models.TextChoices):
     HEALTH_CHECK = "health_check", "Health check"
     HEARTBEAT = "heartbeat", "Host heartbeat"
     MANUAL = "manual", "Manual"
+    CHECKIN = "checkin", "Check-in"
 
 
 class Level(models.TextChoices):

@@ -71,6 +71,20 @@ class Incident(models.Model):
     ack_seconds = models.FloatField(null=True, blank=True)
     resolve_seconds = models.FloatField(null=True, blank=True)
 
+    # Noise control (incidents/noise.py). Opened during a maintenance window or matching a silence:
+    # recorded, not paged while the window or silence lasts.
+    in_maintenance = models.BooleanField(default=False)
+    silenced = models.BooleanField(default=False)
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    # Paging was held back (maintenance, silence, snooze); the release task pages once the hold lifts.
+    paging_held = models.BooleanField(default=False)
+    # Failing → recovered FLAP_THRESHOLD times within FLAP_WINDOW_SECONDS: stays open until healthy for
+    # FLAP_STABLE_SECONDS. `recovered_at` is when the thing last recovered (None while it fails).
+    flapping = models.BooleanField(default=False)
+    recovered_at = models.DateTimeField(null=True, blank=True)
+    # A child of an alert storm's major incident: not paged on its own; follows the parent's ack/resolve.
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
+
     class Meta:
         ordering = ["-detected_at", "-id"]
         constraints = [
@@ -91,6 +105,14 @@ class Incident(models.Model):
             # Used by correlation (attach phase) and the open_incidents gauge: unresolved incidents only.
             models.Index(
                 fields=["source", "service"], condition=Q(status__in=UNRESOLVED), name="incident_unresolved_idx"
+            ),
+            # Used by the release task every 15 s: incidents whose paging waits for a hold to lift.
+            models.Index(
+                fields=["id"], condition=Q(paging_held=True, status__in=UNRESOLVED), name="incident_paging_held_idx"
+            ),
+            # Used by the flapping task every 15 s: unresolved flapping incidents waiting out their stable period.
+            models.Index(
+                fields=["recovered_at"], condition=Q(flapping=True, status__in=UNRESOLVED), name="incident_flapping_idx"
             ),
         ]
 
@@ -276,17 +298,24 @@ class Integration(models.Model):
 
 
 class StatusCountManager(models.Manager):
-    def add(self, status: str, severity: str) -> None:
-        """Count one incident entering `status`; call inside the transaction that makes the move."""
+    def add(self, status: str, severity: str, n: int = 1) -> None:
+        """Count `n` incidents entering `status`; call inside the transaction that makes the move."""
         from django.db import IntegrityError, transaction
 
-        if self.filter(status=status, severity=severity).update(count=models.F("count") + 1):
+        if self.filter(status=status, severity=severity).update(count=models.F("count") + n):
             return
         try:
             with transaction.atomic():
-                self.create(status=status, severity=severity, count=1)
+                self.create(status=status, severity=severity, count=n)
         except IntegrityError:  # a concurrent first increment created the row: add to it
-            self.filter(status=status, severity=severity).update(count=models.F("count") + 1)
+            self.filter(status=status, severity=severity).update(count=models.F("count") + n)
+
+    def add_many(self, moves: list[tuple[str, str]]) -> None:
+        """Count a batch of (status, severity) entries: one statement per distinct pair."""
+        from collections import Counter
+
+        for (status, severity), n in sorted(Counter(moves).items()):
+            self.add(status, severity, n)
 
 
 class StatusCount(models.Model):
@@ -310,3 +339,51 @@ class StatusCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.status}/{self.severity}: {self.count}"
+
+
+class MaintenanceWindow(models.Model):
+    """A planned period during which the listed services' new incidents are recorded but nobody is paged
+    and nothing auto-remediates. What still fails when it ends is paged then."""
+
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    services = models.JSONField(default=list)
+    comment = models.CharField(max_length=1000, blank=True, default="")
+    created_by = models.CharField(max_length=150, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-starts_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=models.F("starts_at")), name="incidents_maintenancewindow_ends_after_start"
+            ),
+        ]
+        # Used at every opening and by the release task: windows that have not ended.
+        indexes = [models.Index(fields=["ends_at", "starts_at"], name="maintenance_ends_idx")]
+
+    def __str__(self) -> str:
+        return f"maintenance {self.starts_at:%Y-%m-%d %H:%M} to {self.ends_at:%H:%M} {', '.join(self.services)}"
+
+    def covers(self, service: str, at) -> bool:
+        return self.starts_at <= at < self.ends_at and service in self.services
+
+
+class Silence(models.Model):
+    """Alertmanager-style matchers (service, source, severity, labels; exact or `=~` regex) until
+    `ends_at`: matching new incidents are recorded with `silenced` and not paged."""
+
+    matchers = models.JSONField(default=dict)
+    starts_at = models.DateTimeField(default=timezone.now)
+    ends_at = models.DateTimeField()
+    comment = models.CharField(max_length=1000, blank=True, default="")
+    created_by = models.CharField(max_length=150, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        # Used at every opening and by the release task: silences that have not ended.
+        indexes = [models.Index(fields=["ends_at"], name="silence_ends_idx")]
+
+    def __str__(self) -> str:
+        return f"silence {self.matchers} until {self.ends_at:%Y-%m-%d %H:%M}"

@@ -10,14 +10,15 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
-from incidents import live
+from incidents import live, noise
 from incidents.choices import (
     ALLOWED_MOVES,
     SEVERITY_RANK,
@@ -47,6 +48,12 @@ analysis_requested = Signal()
 # Sent after commit when a part of the system needs a human now (kwargs: incident, reason); the paging app
 # pages the on-call. Lets remediation page without importing the paging app.
 page_requested = Signal()
+# Sent after commit when an incident was snoozed (kwargs: incident, until, actor).
+incident_snoozed = Signal()
+
+# The one unresolved major incident of an alert storm: (manual, STORM_SERVICE, "", "", STORM_KEY), so
+# the partial unique constraint keeps concurrent openers to one storm incident.
+STORM_KEY = "alert-storm"
 
 
 def actor_name(actor) -> str:
@@ -97,21 +104,30 @@ def get_or_open_incident(
     first_seen_at: datetime | None = None,
     actor=None,
     now: datetime | None = None,
+    labels: dict | None = None,
 ) -> tuple[Incident, bool]:
     """The unresolved incident for this failing thing, opening one if there is none.
 
     Returns (incident, created). Safe under any concurrency: a losing concurrent insert hits the
-    partial unique constraint, and we return the winner's row instead.
+    partial unique constraint, and we return the winner's row instead. A thing that recovered less than
+    FLAP_WINDOW_SECONDS ago gets its incident back (reopened, not paged again) instead of a new one.
+    `labels` (an alert's) are what silences match besides service, source and severity.
     """
     key = {"source": source, "service": service, "component": component, "host": host, "source_key": source_key}
     existing = Incident.objects.filter(status__in=UNRESOLVED, **key).first()
-    if existing is not None:
-        return existing, False
     now = now or timezone.now()
+    if existing is not None:
+        do_note_failing(existing)
+        return existing, False
+    reopened = _reopen_recovered(key, actor, now)
+    if reopened is not None:
+        return reopened, False
+    flags = noise.flags_on_open(service=service, source=source, severity=severity, labels=labels or {}, now=now)
     try:
         with transaction.atomic():
             incident = Incident.objects.create(
                 **key,
+                **flags,
                 title=title[:500],
                 severity=severity,
                 description=description,
@@ -125,6 +141,7 @@ def get_or_open_incident(
         if existing is None:
             raise
         return existing, False
+    do_after_open(incident, flags, now)
     live.broadcast_on_commit(incident.pk, created=True)
     _after_commit_signal(incident_opened, incident=incident)
     return incident, True
@@ -162,25 +179,50 @@ def do_open_many(specs: list[OpenSpec], *, actor, now: datetime | None = None) -
     if not specs:
         return []
     now = now or timezone.now()
-    rows = [_new_incident(spec, now) for spec in specs]
+    # Maintenance and silences are looked up per spec only while one is active (rarely, and never per query
+    # otherwise: a mass outage must open fast).
+    quiet = noise.anything_active(now)
+    rows = [_new_incident(spec, now, _open_flags(spec, now) if quiet else _NO_FLAGS) for spec in specs]
     with transaction.atomic():
         Incident.objects.bulk_create(rows, batch_size=BULK_CHUNK, ignore_conflicts=True)
         opened = _reread(rows)
         TimelineEntry.objects.bulk_create(
             [_created_entry(incident, actor, now) for incident in opened], batch_size=BULK_CHUNK
         )
+        StatusCount.objects.add_many([(incident.status, incident.severity) for incident in opened])
+        _after_open_many(opened, now)
     _after_commit_opened(opened)
     return opened
 
 
-def _new_incident(spec: OpenSpec, now: datetime) -> Incident:
+_NO_FLAGS = {"in_maintenance": False, "silenced": False}
+
+
+def _open_flags(spec: OpenSpec, now: datetime) -> dict:
+    return noise.flags_on_open(service=spec.service, source=spec.source, severity=spec.severity, labels={}, now=now)
+
+
+def _after_open_many(opened: list[Incident], now: datetime) -> None:
+    """`do_after_open` for a batch: flags noted per incident, the storm joined once for the whole batch."""
+    if not opened:
+        return
+    for incident in opened:
+        if incident.in_maintenance or incident.silenced:
+            _note_flags(incident, {"in_maintenance": incident.in_maintenance, "silenced": incident.silenced}, now)
+    _join_storm(opened[0], now)
+    parents = dict(Incident.objects.filter(pk__in=[i.pk for i in opened]).values_list("pk", "parent_id"))
+    for incident in opened:
+        incident.parent_id = parents.get(incident.pk)
+
+
+def _new_incident(spec: OpenSpec, now: datetime, flags: dict) -> Incident:
     # Checked here: SQLite's INSERT OR IGNORE would silently skip a row that fails the check constraint.
     if spec.severity not in Severity.values:
         raise ServiceError(f"'{spec.severity}' is not a valid severity.", field="severity")
     return Incident(
         source=spec.source, service=spec.service, component=spec.component, host=spec.host,
         source_key=spec.source_key, title=spec.title[:500], severity=spec.severity, description=spec.description,
-        detected_at=now, first_seen_at=spec.first_seen_at or now,
+        detected_at=now, first_seen_at=spec.first_seen_at or now, **flags,
     )  # fmt: skip
 
 
@@ -222,6 +264,22 @@ def _after_commit_opened(opened: list[Incident]) -> None:
     transaction.on_commit(send_signals)
 
 
+def do_after_open(incident: Incident, flags: dict, now: datetime) -> None:
+    """Every path that opens incidents (one at a time or in bulk) calls this for each new incident, before
+    `incident_opened` is sent: the timeline notes maintenance or silence (`flags` from
+    `noise.flags_on_open`, stored on the row at creation), and the incident may join an alert storm, which
+    paging must see."""
+    _note_flags(incident, flags, now)
+    _join_storm(incident, now)
+
+
+def _note_flags(incident: Incident, flags: dict, now: datetime) -> None:
+    if flags["in_maintenance"]:
+        record(incident, TimelineKind.UPDATE, SYSTEM, f"Opened during maintenance of {incident.service}.", at=now)
+    if flags["silenced"]:
+        record(incident, TimelineKind.UPDATE, SYSTEM, "Opened while a matching silence is active.", at=now)
+
+
 def find_unresolved(
     *, source: str, service: str, component: str = "", host: str = "", source_key: str = ""
 ) -> Incident | None:
@@ -231,11 +289,11 @@ def find_unresolved(
 
 
 def resolve_unresolved(*, actor, notes: str, **key) -> Incident | None:
-    """Automatic recovery: resolve this failing thing's unresolved incident, if there is one."""
+    """Automatic recovery: recover this failing thing's unresolved incident, if there is one."""
     incident = find_unresolved(**key)
     if incident is None:
         return None
-    return do_resolve(incident, actor=actor, notes=notes)
+    return do_recover(incident, actor=actor, notes=notes)
 
 
 def do_raise_severity(incident: Incident, severity: str, *, actor, reason: str) -> Incident:
@@ -317,6 +375,7 @@ def do_change_status(incident: Incident, status: str, *, actor, note: str = "", 
         text = f"Status {old} → {new}" + (f": {note}" if note else "")
         record(incident, TimelineKind.STATUS, actor, text, {"from": old, "to": new}, at=now)
         StatusCount.objects.add(new, incident.severity)
+        _cascade_to_children(incident, new, actor, now)
     live.broadcast_on_commit(incident.pk)
     _after_commit_signal(incident_status_changed, incident=incident, old=old, new=new, actor=actor_name(actor))
     return incident
@@ -442,15 +501,190 @@ def do_request_analysis(incident: Incident) -> bool:
     return bool(results)
 
 
-# --- Snooze -------------------------------------------------------------------------------------
+# --- Staying quiet: the one paging decision, snooze, flapping, storms -------------------------------
 
 
-def do_snooze(incident: Incident, minutes: int, actor) -> Incident:
-    """Snooze an unresolved incident for `minutes` (recorded on the timeline). Resolved: ServiceError."""
+def suppression_for(incident: Incident, now: datetime | None = None) -> str | None:
+    """Why this incident must not page now (storm child, snoozed, maintenance, silenced), or None.
+
+    Every path that notifies about an incident asks this first, and so does auto-remediation."""
+    now = now or timezone.now()
+    if incident.parent_id is not None:
+        return f"part of alert storm #{incident.parent_id}, which is paged for the group"
+    if incident.snoozed_until is not None and incident.snoozed_until > now:
+        return f"snoozed until {incident.snoozed_until:%Y-%m-%d %H:%M} UTC"
+    return noise.why_quiet(incident, now)
+
+
+def do_hold_paging(incident: Incident, reason: str) -> bool:
+    """Paging code found `reason` to stay quiet: mark the incident held (the release task pages it once
+    the hold lifts) and say why in the timeline, once per hold."""
+    held = Incident.objects.filter(pk=incident.pk, paging_held=False).update(paging_held=True)
+    if held:
+        record(incident, TimelineKind.ESCALATION, "oncall", f"Nobody was paged: {reason}.")
+        live.broadcast_on_commit(incident.pk)
+    incident.paging_held = True
+    return bool(held)
+
+
+def claim_released(incident: Incident) -> bool:
+    """The release task takes one held incident whose hold lifted (claimed: a second pass skips it)."""
+    return bool(Incident.objects.filter(pk=incident.pk, paging_held=True).update(paging_held=False))
+
+
+SNOOZE_MAX_MINUTES = 1440
+
+
+def check_snooze(incident: Incident, minutes) -> int:
+    if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= SNOOZE_MAX_MINUTES:
+        raise ServiceError(f"Give a whole number of minutes from 1 to {SNOOZE_MAX_MINUTES}.", field="minutes")
     if incident.status not in UNRESOLVED:
-        raise ServiceError(f"Cannot snooze a {incident.status} incident.", field="status")
+        raise Conflict(f"Incident #{incident.pk} is {incident.status}; only an unresolved one can be snoozed.")
+    return minutes
+
+
+def do_snooze(incident: Incident, minutes: int, *, actor, now: datetime | None = None) -> Incident:
+    """No escalation or notification for `minutes`; then, if still unresolved, it pages again."""
+    minutes = check_snooze(incident, minutes)
+    now = now or timezone.now()
+    until = now + timedelta(minutes=minutes)
     with transaction.atomic():
-        record(incident, TimelineKind.UPDATE, actor, f"Snoozed for {minutes} min", {"snooze_minutes": minutes})
-        Incident.objects.filter(pk=incident.pk).update(updated_at=timezone.now())
+        incident = Incident.objects.select_for_update().get(pk=incident.pk)
+        check_snooze(incident, minutes)
+        incident.snoozed_until, incident.paging_held = until, True
+        incident.save(update_fields=["snoozed_until", "paging_held", "updated_at"])
+        record(incident, TimelineKind.UPDATE, actor,
+               f"Snoozed for {minutes} min, until {until:%Y-%m-%d %H:%M} UTC; pages again then if unresolved.",
+               {"snoozed_until": until.isoformat()}, at=now)  # fmt: skip
+    live.broadcast_on_commit(incident.pk)
+    _after_commit_signal(incident_snoozed, incident=incident, until=until, actor=actor_name(actor))
+    return incident
+
+
+def do_note_failing(incident: Incident) -> None:
+    """The failing thing of an unresolved incident fails again: a flapping incident's stable period restarts."""
+    if incident.recovered_at is not None:
+        Incident.objects.filter(pk=incident.pk).update(recovered_at=None)
+        incident.recovered_at = None
+
+
+def do_recover(incident: Incident, *, actor, notes: str, now: datetime | None = None) -> Incident:
+    """The failing thing is healthy again. Resolve the incident, unless this is its FLAP_THRESHOLD-th
+    recovery within FLAP_WINDOW_SECONDS (or it already flaps): then it stays open, marked flapping, until
+    `do_resolve_stable` sees FLAP_STABLE_SECONDS of health."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        incident = Incident.objects.select_for_update().get(pk=incident.pk)
+        if incident.status not in UNRESOLVED or incident.recovered_at is not None:
+            return incident  # resolved, or flapping and already healthy: its stable period runs on
+        record(incident, TimelineKind.UPDATE, actor, "Recovered.", {"recovered": True}, at=now)
+        since = now - timedelta(seconds=settings.FLAP_WINDOW_SECONDS)
+        flaps = incident.timeline.filter(data__recovered=True, at__gte=since).count()
+        incident.recovered_at = now
+        if not incident.flapping and flaps < settings.FLAP_THRESHOLD:
+            incident.save(update_fields=["recovered_at", "updated_at"])
+            return do_resolve(incident, actor=actor, notes=notes, now=now)
+        if not incident.flapping:
+            record(incident, TimelineKind.UPDATE, actor,
+                   f"Flapping: recovered {flaps} times within {settings.FLAP_WINDOW_SECONDS} s; stays open until "
+                   f"healthy for {settings.FLAP_STABLE_SECONDS} s.", at=now)  # fmt: skip
+        incident.flapping = True
+        incident.save(update_fields=["recovered_at", "flapping", "updated_at"])
     live.broadcast_on_commit(incident.pk)
     return incident
+
+
+def _reopen_recovered(key: dict, actor, now: datetime) -> Incident | None:
+    """The incident of this failing thing if it recovered by itself within FLAP_WINDOW_SECONDS, reopened
+    (a reopening pages nobody: the thing is flapping, and its first page already went out)."""
+    since = now - timedelta(seconds=settings.FLAP_WINDOW_SECONDS)
+    recent = Incident.objects.filter(status=Status.RESOLVED, recovered_at__gte=since, **key)
+    incident = recent.order_by("-recovered_at").first()
+    if incident is None:
+        return None
+    seconds = round((now - incident.recovered_at).total_seconds())
+    try:
+        incident = do_change_status(incident, Status.OPEN, actor=actor, note=f"failing again {seconds} s after "
+                                    "recovering", now=now)  # fmt: skip
+    except ServiceError:  # a concurrent opener won: use theirs
+        return Incident.objects.filter(status__in=UNRESOLVED, **key).first()
+    do_note_failing(incident)
+    return incident
+
+
+def do_resolve_stable(now: datetime | None = None) -> list[int]:
+    """Resolve flapping incidents that have stayed healthy for FLAP_STABLE_SECONDS (periodic)."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.FLAP_STABLE_SECONDS)
+    due = Incident.objects.filter(flapping=True, recovered_at__lte=cutoff, status__in=UNRESOLVED)
+    resolved = []
+    for incident in due.order_by("recovered_at")[:500]:
+        notes = f"Auto-resolved: stable for {settings.FLAP_STABLE_SECONDS} s after flapping."
+        if do_resolve(incident, actor=SYSTEM, notes=notes, now=now).status == Status.RESOLVED:
+            resolved.append(incident.pk)
+    return resolved
+
+
+def is_storm_parent(incident: Incident) -> bool:
+    return incident.source == Source.MANUAL and incident.source_key == STORM_KEY
+
+
+def _storm_parent() -> Incident | None:
+    return Incident.objects.filter(
+        status__in=UNRESOLVED, source=Source.MANUAL, service=settings.STORM_SERVICE, component="", host="",
+        source_key=STORM_KEY,
+    ).first()  # fmt: skip
+
+
+def _join_storm(incident: Incident, now: datetime) -> None:
+    """More than STORM_THRESHOLD incidents opened within STORM_WINDOW_SECONDS: they hang under one major
+    incident, paged once for the group. A storm lasts while incidents keep joining within the window."""
+    if is_storm_parent(incident):
+        return
+    since = now - timedelta(seconds=settings.STORM_WINDOW_SECONDS)
+    parent = _storm_parent()
+    raging = parent is not None and (
+        parent.detected_at >= since or parent.children.filter(detected_at__gte=since).exists()
+    )
+    if not raging:
+        recent = Incident.objects.filter(detected_at__gte=since).exclude(source=Source.MANUAL, source_key=STORM_KEY)
+        count = recent.count()
+        if count <= settings.STORM_THRESHOLD:
+            return
+        parent, _ = get_or_open_incident(
+            source=Source.MANUAL, service=settings.STORM_SERVICE, source_key=STORM_KEY, severity=Severity.CRITICAL,
+            title=f"Alert storm: {count} incidents", actor=SYSTEM, now=now,
+            description=f"More than {settings.STORM_THRESHOLD} incidents opened within "
+            f"{settings.STORM_WINDOW_SECONDS} s; they are grouped here and paged once.",
+        )  # fmt: skip
+        joining = recent.filter(status__in=UNRESOLVED, parent__isnull=True).exclude(pk=parent.pk)
+        if parent.detected_at < since:  # an old storm incident nobody resolved: this new wave pages again
+            Incident.objects.filter(pk=parent.pk).update(paging_held=True)
+            record(parent, TimelineKind.UPDATE, SYSTEM, "A new wave of incidents joined this storm.", at=now)
+    else:
+        joining = Incident.objects.filter(pk=incident.pk, parent__isnull=True)
+    _attach(parent, list(joining.values_list("pk", flat=True)), now)
+    incident.parent_id = parent.pk
+
+
+def _attach(parent: Incident, ids: list[int], now: datetime) -> None:
+    if not ids:
+        return
+    Incident.objects.filter(pk__in=ids, parent__isnull=True).update(parent=parent, updated_at=now)
+    total = parent.children.count()
+    Incident.objects.filter(pk=parent.pk).update(title=f"Alert storm: {total} incidents", updated_at=now)
+    record(parent, TimelineKind.UPDATE, SYSTEM, f"{len(ids)} incident(s) joined the storm ({total} in all).",
+           {"children": ids[:100]}, at=now)  # fmt: skip
+    for pk in ids:
+        live.broadcast_on_commit(pk)
+    live.broadcast_on_commit(parent.pk)
+
+
+def _cascade_to_children(incident: Incident, new: str, actor, now: datetime) -> None:
+    """Acknowledging or resolving a storm's major incident does the same to its unresolved children."""
+    if new not in (Status.ACKNOWLEDGED, Status.RESOLVED) or not is_storm_parent(incident):
+        return
+    for child in Incident.objects.filter(parent=incident, status__in=UNRESOLVED).order_by("id"):
+        if new == Status.ACKNOWLEDGED and child.status != Status.OPEN:
+            continue
+        do_change_status(child, new, actor=actor, note=f"with alert storm #{incident.pk}", now=now)

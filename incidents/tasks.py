@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from incidents import correlation
+from incidents import correlation, services
 
 
 @shared_task(name="incidents.correlate_events", ignore_result=True)
@@ -8,3 +8,9 @@ def correlate_events() -> None:
     """Periodic (beat), on the "correlation" queue: one correlation pass. A pass that finds another one
     running returns at once (see correlation.pass_lease), so a slow pass never has passes queue behind it."""
     correlation.correlate()
+
+
+@shared_task(name="incidents.resolve_stable_flapping", ignore_result=True)
+def resolve_stable_flapping() -> None:
+    """Periodic (beat, every 15 s): flapping incidents healthy for FLAP_STABLE_SECONDS resolve."""
+    services.do_resolve_stable()

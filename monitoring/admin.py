@@ -4,7 +4,7 @@ from rest_framework.exceptions import ValidationError as ApiValidationError
 
 from monitoring import services
 from monitoring.checkers import KINDS, checker_class
-from monitoring.models import CheckResult, Host, Monitor
+from monitoring.models import CheckIn, CheckResult, Host, Monitor
 from opsassist.lib import outbound
 from opsassist.lib.exceptions import flatten_errors
 
@@ -82,3 +82,17 @@ class CheckResultAdmin(admin.ModelAdmin):
 class HostAdmin(admin.ModelAdmin):
     list_display = ["name", "last_seen_at", "silent"]
     readonly_fields = ["last_seen_at", "metrics", "components"]
+
+
+@admin.register(CheckIn)
+class CheckInAdmin(admin.ModelAdmin):
+    """Created through the API (which answers the ping URL); the token is never shown here."""
+
+    list_display = ["name", "service", "period_seconds", "grace_seconds", "status", "due_at", "last_ping_at"]
+    exclude = ["token"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -132,3 +132,59 @@ class Host(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+MAX_CHECKIN_SECONDS = 365 * 24 * 3600
+
+
+class CheckIn(models.Model):
+    """A cron job or batch run that pings its secret URL (healthchecks-style): a success every
+    `period_seconds`, give or take `grace_seconds`. Late, or a `/fail` ping: an incident (source
+    `checkin`, component = the name); the next success resolves it.
+
+    The token is the ping URL's only credential: random, shown to whoever may view check-ins."""
+
+    class Status(models.TextChoices):
+        NEW = "new", "Waiting for the first ping"
+        UP = "up", "Up"
+        DOWN = "down", "Late or failed"
+
+    name = models.SlugField(max_length=100, unique=True)
+    service = models.CharField(max_length=255, blank=True, default="", help_text="default: the check-in's name")
+    period_seconds = models.PositiveIntegerField()
+    grace_seconds = models.PositiveIntegerField()
+    token = models.CharField(max_length=64, unique=True, editable=False)
+    status = models.CharField(max_length=5, choices=Status.choices, default=Status.NEW)
+    # When a success must have arrived by (last success, or creation, + period + grace).
+    due_at = models.DateTimeField()
+    last_ping_at = models.DateTimeField(null=True, blank=True)
+    last_start_at = models.DateTimeField(null=True, blank=True)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(period_seconds__gte=60, period_seconds__lte=MAX_CHECKIN_SECONDS),
+                name="monitoring_checkin_period_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(grace_seconds__lte=MAX_CHECKIN_SECONDS), name="monitoring_checkin_grace_range"
+            ),
+        ]
+        indexes = [
+            # Used by check_late_checkins every 15 s: check-ins not already down whose success is overdue.
+            models.Index(fields=["due_at"], condition=~Q(status="down"), name="checkin_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def effective_service(self) -> str:
+        return self.service or self.name
+
+    @property
+    def ping_path(self) -> str:
+        return f"/ping/{self.token}"

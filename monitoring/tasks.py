@@ -1,7 +1,7 @@
 from celery import shared_task
 from django.utils import timezone
 
-from monitoring import heartbeats, services
+from monitoring import checkins, heartbeats, services
 from monitoring.models import Monitor
 
 
@@ -28,3 +28,9 @@ def check_silent_hosts() -> None:
 @shared_task(name="monitoring.prune_check_results", ignore_result=True)
 def prune_check_results() -> None:
     services.prune_results()
+
+
+@shared_task(name="monitoring.check_late_checkins", ignore_result=True)
+def check_late_checkins() -> None:
+    """Periodic (beat, every 15 s): check-ins with no success within period + grace open an incident."""
+    checkins.do_find_late()

@@ -111,7 +111,7 @@ def do_start_escalation(incident_id: int, now: datetime | None = None) -> Escala
     """Assign a new incident to its team's on-call, notify step 1 and the team's channels. Idempotent."""
     now = now or timezone.now()
     incident = Incident.objects.filter(pk=incident_id).first()
-    if incident is None or incident.status != Status.OPEN:
+    if incident is None or incident.status != Status.OPEN or _held(incident, now):
         return None
     team = team_for_service(incident.service)
     if team is None:
@@ -193,6 +193,10 @@ def do_escalate_due(now: datetime | None = None) -> list[int]:
         if escalation.incident.status != Status.OPEN:
             do_stop_escalation(escalation.incident, f"incident {escalation.incident.status}")
             continue
+        if _held(escalation.incident, now):
+            # Paused: the release task restarts it when the hold lifts.
+            Escalation.objects.filter(pk=escalation.pk, next_at=escalation.next_at).update(next_at=None)
+            continue
         index, round_ = escalation.step_index + 1, escalation.round
         if index >= len(escalation.steps):
             index, round_ = 0, round_ + 1
@@ -232,6 +236,8 @@ def do_on_status_change(incident_id: int, new: str, actor: str) -> None:
         do_stop_escalation(incident, f"{new} by {actor}")
         do_cancel_scheduled(incident)
     escalation = Escalation.objects.filter(incident=incident).select_related("team").first()
+    if incident.parent_id is not None or (incident.paging_held and escalation is None):
+        return  # nobody was told it opened (a storm child, or held from the start): nobody is told it moved
     team = escalation.team if escalation else team_for_service(incident.service)
     event = {Status.ACKNOWLEDGED: Channel.Event.ACKNOWLEDGE, Status.RESOLVED: Channel.Event.RESOLVE}.get(new)
     notified = _notify_channels(incident, team, event) if team is not None and event is not None else []
@@ -243,6 +249,8 @@ def do_on_status_change(incident_id: int, new: str, actor: str) -> None:
 def do_page_on_call(incident: Incident, reason: str) -> None:
     """Page the incident's assignee, else its team's on-call, outside the escalation steps (e.g. a
     remediation failed)."""
+    if _held(incident, timezone.now()):
+        return
     user = incident.assigned_to
     if user is None:
         team = team_for_service(incident.service)
@@ -259,6 +267,60 @@ def do_page_on_call_by_id(incident_id: int, reason: str) -> None:
     incident = Incident.objects.select_related("assigned_to").filter(pk=incident_id).first()
     if incident is not None:
         do_page_on_call(incident, reason)
+
+
+# --- Holds: maintenance, silences, snooze, storms --------------------------------------------------
+
+
+def _held(incident: Incident, now: datetime) -> bool:
+    """True (and the timeline says why, once) when the incident must not page now."""
+    reason = incident_services.suppression_for(incident, now)
+    if reason is None:
+        return False
+    incident_services.do_hold_paging(incident, reason)
+    return True
+
+
+def do_release_held(now: datetime | None = None) -> list[int]:
+    """Page the unresolved incidents whose hold lifted: the maintenance window or silence ended, the
+    snooze ran out (periodic; each incident claimed, so a second pass pages nobody twice)."""
+    now = now or timezone.now()
+    released = []
+    held = Incident.objects.filter(paging_held=True, status__in=(Status.OPEN, Status.ACKNOWLEDGED))
+    # Storm children follow their parent and running snoozes are not due: neither can starve the others.
+    held = held.filter(parent__isnull=True).exclude(snoozed_until__gt=now)
+    for incident in held.order_by("id")[:500]:
+        if incident_services.suppression_for(incident, now) is not None:
+            continue
+        if incident_services.claim_released(incident):
+            _resume_paging(incident, now)
+            released.append(incident.pk)
+    return released
+
+
+def _resume_paging(incident: Incident, now: datetime) -> None:
+    snoozed = incident.snoozed_until is not None and incident.snoozed_until <= now
+    why = "Snooze over" if snoozed else "Hold lifted (maintenance or silence ended)"
+    if incident.status == Status.ACKNOWLEDGED and not snoozed:
+        incident_services.record(incident, TimelineKind.ESCALATION, ACTOR, f"{why}; acknowledged, so not paged.")
+        return
+    escalation = Escalation.objects.filter(incident=incident).first()
+    if escalation is None:
+        incident_services.record(incident, TimelineKind.ESCALATION, ACTOR, f"{why}; still unresolved: paging.")
+        if incident.status == Status.OPEN:
+            do_start_escalation(incident.pk, now)
+        else:
+            do_page_on_call(incident, why)
+        return
+    # A new round from step 1: its notifications are new rows, so the de-duplication lets them through.
+    claimed = Escalation.objects.filter(pk=escalation.pk, round=escalation.round).update(
+        state=Escalation.State.ACTIVE, step_index=0, round=escalation.round + 1
+    )
+    if not claimed or not escalation.steps:
+        return
+    escalation.refresh_from_db()
+    incident_services.record(incident, TimelineKind.ESCALATION, ACTOR, f"{why}; still unresolved: paging again.")
+    _run_step(escalation, now)
 
 
 # --- Notifications --------------------------------------------------------------------------------

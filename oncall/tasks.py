@@ -24,6 +24,12 @@ def page_on_call(incident_id: int, reason: str) -> None:
     services.do_page_on_call_by_id(incident_id, reason)
 
 
+@shared_task(name="oncall.release_held", ignore_result=True)
+def release_held() -> None:
+    """Periodic (beat, every 15 s): page what maintenance, a silence or a snooze held back, once it ends."""
+    services.do_release_held()
+
+
 @shared_task(name="oncall.status_changed", ignore_result=True)
 def status_changed(incident_id: int, new: str, actor: str) -> None:
     services.do_on_status_change(incident_id, new, actor)

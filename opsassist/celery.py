@@ -62,3 +62,12 @@ def setup_periodic_tasks(sender, **kwargs):
     )
     # Hourly: delete notification action links expired more than a day ago.
     sender.add_periodic_task(3600.0, sender.signature("oncall.purge_action_links"), name="purge action links")
+    # Every 15 s: incidents whose paging was held (maintenance window or silence ended, snooze ran out)
+    # and that are still unresolved are paged now.
+    sender.add_periodic_task(15.0, sender.signature("oncall.release_held"), name="release held", expires=30)
+    # Every 15 s: flapping incidents healthy for FLAP_STABLE_SECONDS (300 s) resolve.
+    sender.add_periodic_task(
+        15.0, sender.signature("incidents.resolve_stable_flapping"), name="resolve stable flapping", expires=30
+    )
+    # Every 15 s: check-ins with no success within period + grace open an incident.
+    sender.add_periodic_task(15.0, sender.signature("monitoring.check_late_checkins"), name="late checkins", expires=30)

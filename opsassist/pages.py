@@ -7,17 +7,20 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Avg, Count
 from django.db.models.functions import TruncDate
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
 
-from incidents import analytics
+from incidents import analytics, noise
 from incidents.api.filters import IncidentFilterSet
 from incidents.api.serializers import IncidentSerializer
 from incidents.choices import UNRESOLVED, Severity, Source, Status
-from incidents.models import Incident
+from incidents.forms import MaintenanceWindowForm
+from incidents.models import Incident, MaintenanceWindow
 from monitoring.api.serializers import MonitorSerializer
 from monitoring.models import CheckResult, Monitor
 from monitoring.queries import availability, open_incident_ids
@@ -143,3 +146,37 @@ def oncall(request):
             "next": next_shifts(schedule, now, count=6) if schedule else [],
         })  # fmt: skip
     return render(request, "oncall/oncall.html", {"teams": teams})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def maintenance(request):
+    """Maintenance windows: the current and coming ones, the past week's, and a form to schedule one."""
+    if not request.user.has_perm("incidents.view_maintenancewindow"):
+        raise PermissionDenied
+    now = timezone.now()
+    form = MaintenanceWindowForm(request.POST or None)
+    if request.method == "POST":
+        if not request.user.has_perm("incidents.add_maintenancewindow"):
+            raise PermissionDenied
+        if form.is_valid():
+            try:
+                noise.do_create_window(**form.cleaned_data, actor=request.user, now=now)
+                return redirect("maintenance")
+            except ServiceError as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+    windows = MaintenanceWindow.objects.filter(ends_at__gte=now - timedelta(days=7)).order_by("starts_at", "id")
+    return render(request, "incidents/maintenance.html", {
+        "windows": windows, "form": form, "now": now,
+        "can_add": request.user.has_perm("incidents.add_maintenancewindow"),
+        "can_delete": request.user.has_perm("incidents.delete_maintenancewindow"),
+    }, status=400 if form.errors else 200)  # fmt: skip
+
+
+@login_required
+@require_POST
+def maintenance_delete(request, pk: int):
+    if not request.user.has_perm("incidents.delete_maintenancewindow"):
+        raise PermissionDenied
+    get_object_or_404(MaintenanceWindow, pk=pk).delete()
+    return redirect("maintenance")

@@ -12,8 +12,18 @@ from django.contrib.auth.models import Group, Permission
 PROJECT_APPS = ("incidents", "monitoring", "oncall", "remediation")
 
 RESPONDER_PERMISSIONS = {
-    "incidents": ["add_incident", "change_incident", "add_note", "add_event", "add_alert"],
-    "monitoring": ["add_monitor", "change_monitor", "add_host", "change_host"],
+    "incidents": [
+        "add_incident",
+        "change_incident",
+        "add_note",
+        "add_event",
+        "add_alert",
+        "add_maintenancewindow",
+        "delete_maintenancewindow",
+        "add_silence",
+        "delete_silence",
+    ],
+    "monitoring": ["add_monitor", "change_monitor", "add_host", "change_host", "add_checkin", "delete_checkin"],
     "oncall": ["add_override", "change_override", "delete_override"],
     "remediation": ["add_remediationrun", "change_remediationrun", "approve_remediationrun"],
 }

@@ -527,3 +527,21 @@ if not SLACK_API_URL.startswith(("https://", "http://")):
 # --- Paging: reaching a person ---------------------------------------------------------------------
 # The team paged for incidents of services no team owns (by name); empty: the active admins are paged.
 ONCALL_FALLBACK_TEAM = env_str("ONCALL_FALLBACK_TEAM", "")
+
+# --- Paging noise: flapping, storms, silences, check-ins ------------------------------------------
+# A thing that goes failing → recovered FLAP_THRESHOLD times within FLAP_WINDOW_SECONDS keeps one
+# incident marked flapping; it resolves after FLAP_STABLE_SECONDS of continuous health.
+FLAP_THRESHOLD = env_int("FLAP_THRESHOLD", 3)
+FLAP_WINDOW_SECONDS = env_int("FLAP_WINDOW_SECONDS", 900)
+FLAP_STABLE_SECONDS = env_int("FLAP_STABLE_SECONDS", 300)
+# More than STORM_THRESHOLD incidents opened within STORM_WINDOW_SECONDS: one major incident (service
+# STORM_SERVICE) is paged for the group and the others hang under it, unpaged.
+STORM_THRESHOLD = env_int("STORM_THRESHOLD", 10)
+STORM_WINDOW_SECONDS = env_int("STORM_WINDOW_SECONDS", 60)
+STORM_SERVICE = env_str("STORM_SERVICE", "alert-storm")
+# The longest maintenance window or silence anyone may schedule, in days.
+NOISE_MAX_DAYS = env_int("NOISE_MAX_DAYS", 31)
+for _name in ("FLAP_THRESHOLD", "FLAP_WINDOW_SECONDS", "FLAP_STABLE_SECONDS", "STORM_THRESHOLD",
+              "STORM_WINDOW_SECONDS", "NOISE_MAX_DAYS"):  # fmt: skip
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1")

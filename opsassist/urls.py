@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from monitoring import pings
 from opsassist import accounts, api, metrics, views
 
 api_v1 = [
@@ -22,6 +23,9 @@ urlpatterns = [
     path("docs", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
     path("api/v1/", include((api_v1, "api"))),
     path("integrations/v1/", include("oncall.inbound")),  # Grafana OnCall compatible alert URLs
+    # Check-in pings: the token in the path is the only credential (no login, no CSRF).
+    re_path(r"^ping/(?P<token>[A-Za-z0-9_-]{20,64})/?$", pings.ping, name="checkin-ping"),
+    re_path(r"^ping/(?P<token>[A-Za-z0-9_-]{20,64})/(?P<kind>start|fail)/?$", pings.ping, name="checkin-ping-kind"),
     path("admin/", admin.site.urls),
     # Reset mails link to OPSASSIST_URL, never to the Host the request named.
     path("accounts/password_reset/", accounts.PasswordResetView.as_view(), name="password_reset"),

@@ -147,7 +147,11 @@ def do_settle_proposal(run: RemediationRun, proposal: dict, *, actor) -> Remedia
         return run
     policy = policy_for(run.monitor, run.action)
     if policy is not None and policy.auto_approve:
-        do_auto_approve(run, policy)
+        quiet = incident_services.suppression_for(run.incident)
+        if quiet is None:
+            do_auto_approve(run, policy)
+        else:  # maintenance, a silence or a snooze: a person decides
+            _record(run, "system", f"Not auto-approved: the incident is {quiet}.")
     return run
 
 

@@ -17,8 +17,9 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from incidents.models import Integration
+from incidents.models import Integration, MaintenanceWindow, Silence
 from incidents.tests.factories import IncidentFactory
+from monitoring import checkins
 from monitoring.models import Host, Monitor
 from oncall.calendar_models import CalendarSource
 from oncall.models import Channel, ContactMethod, EscalationPolicy, Notification, NotificationRule, Override
@@ -92,7 +93,20 @@ MATRIX = [
     ("POST", "oncall/calendars/{calendar}/refresh", ADMIN),
     ("GET", "oncall/schedules/{schedule}/ical", READERS),
     ("GET", "oncall/schedules/{schedule}/shifts", READERS),
+    ("POST", "incidents/{incident}/snooze", WORKERS),
+    ("GET", "checkins", READERS),
+    ("POST", "checkins", WORKERS),
+    ("GET", "checkins/{checkin}", READERS),
+    ("DELETE", "checkins/{checkin}", WORKERS),
 ]
+# Staying quiet: everyone reads; responders schedule and end maintenance windows and silences.
+for _collection, _key in [("maintenance", "maintenance"), ("silences", "silence")]:
+    MATRIX += [
+        ("GET", _collection, READERS),
+        ("POST", _collection, WORKERS),
+        ("GET", f"{_collection}/{{{_key}}}", READERS),
+        ("DELETE", f"{_collection}/{{{_key}}}", WORKERS),
+    ]
 # On-call configuration: everyone reads, admins change; overrides are the responders' own tool.
 for _collection, _key, _writers in [
     ("teams", "team", ADMIN),
@@ -164,6 +178,11 @@ def objects(admin_user, settings):
         "remediation": RemediationRun.objects.create(
             incident=incident, action="notify_only", proposed_by="rules", status=RemediationRun.Status.SUCCEEDED
         ).pk,
+        "maintenance": MaintenanceWindow.objects.create(
+            starts_at=now, ends_at=now + timedelta(hours=1), services=["checkout"]
+        ).pk,
+        "silence": Silence.objects.create(matchers={"service": "checkout"}, ends_at=now + timedelta(hours=1)).pk,
+        "checkin": checkins.do_create(name="backup", period_seconds=3600, grace_seconds=60).name,
     }
 
 

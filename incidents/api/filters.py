@@ -12,7 +12,8 @@ def _csv(value: str) -> list[str]:
 
 class IncidentFilterSet(django_filters.FilterSet):
     """`status`, `severity` (comma-separated, any accepted spelling), `service`, `source`, `component`,
-    `host`, `assigned_to` (username), `category`, `since`/`until` (detected_at), `q` (title search)."""
+    `host`, `assigned_to` (username), `category`, `since`/`until` (detected_at), `q` (title search),
+    `flapping`, `in_maintenance`, `silenced` (true/false), `parent_id` (an alert storm's children)."""
 
     status = django_filters.CharFilter(method="filter_status")
     severity = django_filters.CharFilter(method="filter_severity")
@@ -25,6 +26,10 @@ class IncidentFilterSet(django_filters.FilterSet):
     since = django_filters.IsoDateTimeFilter(field_name="detected_at", lookup_expr="gte")
     until = django_filters.IsoDateTimeFilter(field_name="detected_at", lookup_expr="lt")
     q = django_filters.CharFilter(method="filter_q")
+    flapping = django_filters.BooleanFilter()
+    in_maintenance = django_filters.BooleanFilter()
+    silenced = django_filters.BooleanFilter()
+    parent_id = django_filters.NumberFilter(field_name="parent_id")
 
     class Meta:
         model = Incident

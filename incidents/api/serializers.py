@@ -67,6 +67,7 @@ class IncidentSerializer(serializers.ModelSerializer):
     time_to_resolve_seconds = serializers.FloatField(source="resolve_seconds", read_only=True, allow_null=True)
     duration_seconds = serializers.SerializerMethodField()
     recommended_actions = serializers.ListField(child=serializers.CharField(), read_only=True)
+    parent_id = serializers.IntegerField(read_only=True, allow_null=True)
 
     class Meta:
         model = Incident
@@ -76,6 +77,7 @@ class IncidentSerializer(serializers.ModelSerializer):
             "suggested_severity", "root_cause", "resolution_notes", "event_count", "alert_count",
             "assigned_to", "detected_at", "acknowledged_at", "resolved_at", "closed_at", "updated_at",
             "time_to_acknowledge_seconds", "time_to_resolve_seconds", "duration_seconds",
+            "in_maintenance", "silenced", "snoozed_until", "flapping", "parent_id",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -141,14 +143,24 @@ class TimelineEntrySerializer(serializers.ModelSerializer):
         fields = ["at", "kind", "actor", "text", "data"]
 
 
+class IncidentChildSerializer(serializers.ModelSerializer):
+    """An alert storm's child incident, as listed in its major incident's detail."""
+
+    class Meta:
+        model = Incident
+        fields = ["id", "title", "service", "component", "source", "severity", "status", "detected_at"]
+        read_only_fields = fields
+
+
 class IncidentDetailSerializer(IncidentSerializer):
     alerts = AlertSerializer(many=True, read_only=True)
     events = serializers.SerializerMethodField()
     notes = NoteSerializer(many=True, read_only=True)
     timeline = TimelineEntrySerializer(many=True, read_only=True)
+    children = IncidentChildSerializer(many=True, read_only=True)
 
     class Meta(IncidentSerializer.Meta):
-        fields = [*IncidentSerializer.Meta.fields, "alerts", "events", "notes", "timeline"]
+        fields = [*IncidentSerializer.Meta.fields, "alerts", "events", "notes", "timeline", "children"]
         read_only_fields = fields
 
     def get_events(self, incident: Incident) -> list[dict]:
@@ -208,3 +220,7 @@ class IncidentUpdateSerializer(serializers.Serializer):
 
 class StatusSerializer(serializers.Serializer):
     status = StatusField()
+
+
+class SnoozeSerializer(serializers.Serializer):
+    minutes = serializers.IntegerField(min_value=1, max_value=1440)

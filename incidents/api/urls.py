@@ -1,6 +1,6 @@
 from django.urls import re_path
 
-from incidents.api import integrations, views
+from incidents.api import integrations, noise, views
 from opsassist.lib.routers import OptionalSlashRouter
 
 app_name = "incidents-api"
@@ -9,6 +9,8 @@ router = OptionalSlashRouter()
 router.register("incidents", views.IncidentViewSet, basename="incident")
 router.register("events", views.EventViewSet, basename="event")
 router.register("integrations", integrations.IntegrationViewSet, basename="integration")
+router.register("maintenance", noise.MaintenanceWindowViewSet, basename="maintenance")
+router.register("silences", noise.SilenceViewSet, basename="silence")
 
 urlpatterns = [
     re_path(r"^integrations/alertmanager/?$", integrations.AlertmanagerWebhookView.as_view(), name="alertmanager"),

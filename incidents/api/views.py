@@ -25,6 +25,7 @@ from incidents.api.serializers import (
     IncidentSerializer,
     IncidentUpdateSerializer,
     NoteSerializer,
+    SnoozeSerializer,
     StatusSerializer,
 )
 from incidents.auth import CanIngest
@@ -54,6 +55,7 @@ class IncidentViewSet(
                 "alerts",
                 Prefetch("notes", queryset=Note.objects.select_related("author")),
                 Prefetch("timeline", queryset=TimelineEntry.objects.order_by("at", "id")),
+                Prefetch("children", queryset=Incident.objects.order_by("id")),
             )
         return queryset
 
@@ -87,6 +89,15 @@ class IncidentViewSet(
         data = StatusSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         incident = services.do_change_status(self.get_object(), data.validated_data["status"], actor=request.user)
+        return self._detail(incident)
+
+    @extend_schema(request=SnoozeSerializer, responses={200: IncidentSerializer})
+    @action(detail=True, methods=["post"])
+    def snooze(self, request, pk=None):
+        """No escalation or notification for `minutes` (1-1440); pages again then if still unresolved."""
+        data = SnoozeSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        incident = services.do_snooze(self.get_object(), data.validated_data["minutes"], actor=request.user)
         return self._detail(incident)
 
     @extend_schema(methods=["post"], request=NoteSerializer, responses={201: NoteSerializer})

@@ -1,8 +1,11 @@
 """Alertmanager webhooks in the exact shapes Alertmanager 0.25 sends (captured payloads)."""
 
 import copy
+from datetime import timedelta
 
 import pytest
+import time_machine
+from django.utils import timezone
 
 from incidents.models import Alert, Incident
 from incidents.tests.integrations_helpers import integration_client, payload
@@ -98,9 +101,17 @@ def test_per_alert_grouping(am):
 def test_refiring_after_resolution_opens_a_new_incident(am):
     am.post(URL, payload("alertmanager-0.25-firing.json"), format="json")
     am.post(URL, payload("alertmanager-0.25-resolved.json"), format="json")
-    am.post(URL, payload("alertmanager-0.25-firing.json"), format="json")
+    with time_machine.travel(timezone.now() + timedelta(minutes=16)):  # past FLAP_WINDOW_SECONDS
+        am.post(URL, payload("alertmanager-0.25-firing.json"), format="json")
     assert Incident.objects.count() == 2
     assert Incident.objects.filter(status="open").count() == 1
+
+
+def test_refiring_soon_after_resolution_reopens_the_same_incident(am):
+    am.post(URL, payload("alertmanager-0.25-firing.json"), format="json")
+    am.post(URL, payload("alertmanager-0.25-resolved.json"), format="json")
+    am.post(URL, payload("alertmanager-0.25-firing.json"), format="json")
+    assert Incident.objects.get().status == "open"
 
 
 def test_unknown_fields_are_ignored(am):
