@@ -91,6 +91,7 @@ def _open_for_burst(service: str, burst: list[tuple[datetime, str]], now: dateti
 
 def _attach_burst(incident: Incident, window: timedelta) -> None:
     """Link a just-opened incident's unlinked error events (from one window before its first one on)."""
+    assert incident.first_seen_at is not None  # get_or_open_incident sets it on every incident it opens
     linked = _unlinked_errors().filter(service=incident.service, timestamp__gte=incident.first_seen_at - window)
     count = linked.update(incident=incident)
     Incident.objects.filter(pk=incident.pk).update(event_count=count)
