@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
 .DEFAULT_GOAL := help
-.PHONY: help install up web worker beat agent test test-deps smoke lint format migrate bootstrap shell clean
+.PHONY: help install up web worker beat agent test test-deps smoke lint typecheck format migrate bootstrap shell clean
 
 help: ## List every target
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -62,6 +62,9 @@ smoke: ## Service mode from nothing: fresh venv, PostgreSQL + Redis, events -> i
 
 lint: $(DEV_STAMP) ## ruff check
 	$(VENV)/bin/ruff check .
+
+typecheck: $(DEV_STAMP) ## mypy over the apps (settings and paths in pyproject.toml)
+	$(VENV)/bin/mypy
 
 format: $(DEV_STAMP) ## ruff format
 	$(VENV)/bin/ruff format .

@@ -10,8 +10,7 @@ from opsassist.lib.errors import ServiceError
 
 class TimelineInline(admin.TabularInline):
     model = TimelineEntry
-    fields = ["at", "kind", "actor", "text"]
-    readonly_fields = fields
+    fields = readonly_fields = ("at", "kind", "actor", "text")
     extra = 0
     can_delete = False
     ordering = ["at", "id"]

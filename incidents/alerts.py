@@ -74,7 +74,7 @@ def do_fire(alert: AlertIn, *, incident_key: str, actor) -> tuple[Alert, Inciden
         row, created = Alert.objects.select_for_update().get_or_create(
             source=alert.source, fingerprint=alert.fingerprint, defaults=_fields(alert)
         )
-        current = row.incident if row.incident_id and row.incident.status in UNRESOLVED else None
+        current = row.incident if row.incident is not None and row.incident.status in UNRESOLVED else None
         newly_firing = created or row.status != AlertStatus.FIRING or current is None
         for name, value in _fields(alert).items():
             setattr(row, name, value)

@@ -194,9 +194,10 @@ class FastIngest:
 _SERIALIZER = EventSerializer()
 
 
-def _validate(items: list) -> tuple[list[dict], list[dict] | None]:
+def _validate(items: list) -> tuple[list[dict], list[dict | list] | None]:
     """Validate like `EventSerializer(data=items, many=True)`: the data, or one error dict per item."""
-    validated, errors = [], []
+    validated: list[dict] = []
+    errors: list[dict | list] = []  # a list for an item that is not an object at all (null)
     for item in items:
         try:
             validated.append(_SERIALIZER.run_validation(item))
@@ -249,13 +250,15 @@ def _resolve_caller(authorization: str) -> Caller:
     from django.http import HttpRequest
     from rest_framework import exceptions
     from rest_framework.authentication import TokenAuthentication
+    from rest_framework.request import Request
 
     from incidents.api.views import EventViewSet
     from incidents.auth import CanIngest, IntegrationKeyAuthentication
     from incidents.throttles import IngestThrottle
 
-    request = HttpRequest()  # all the authentication classes read is the header
-    request.META["HTTP_AUTHORIZATION"] = authorization
+    http_request = HttpRequest()  # all the authentication classes read is the header
+    http_request.META["HTTP_AUTHORIZATION"] = authorization
+    request = Request(http_request)
 
     try:
         for authentication in (TokenAuthentication(), IntegrationKeyAuthentication()):

@@ -7,7 +7,9 @@ counter is counted in-process (multiprocess-aware, see opsassist.metrics).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Count, Exists, Min, OuterRef, Q, Sum
@@ -64,7 +66,8 @@ class IncidentCollector:
         from incidents.models import Incident
 
         aggregates = {f"le_{i}": Count("id", filter=Q(**{f"{column}__lte": b})) for i, b in enumerate(buckets)}
-        rows = {
+        # The le_<i> columns are built at run time, so the stubs' row type (severity, n, total) does not list them.
+        rows: dict[str, Mapping[str, Any]] = {
             row["severity"]: row
             for row in Incident.objects.filter(**{f"{column}__isnull": False})
             .values("severity")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.cache import caches
@@ -17,6 +18,9 @@ from django.core.cache.backends.redis import RedisCache
 from rest_framework.throttling import SimpleRateThrottle
 
 from incidents.auth import integration_of
+
+if TYPE_CHECKING:
+    import redis.asyncio
 
 logger = logging.getLogger(__name__)
 _DURATIONS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -78,7 +82,7 @@ class IngestThrottle(SimpleRateThrottle):
         return max(1.0, self.window_end - time.time())
 
 
-_redis_clients: dict[str, object] = {}  # per Redis location and event loop
+_redis_clients: dict[str, redis.asyncio.Redis] = {}  # per Redis location and event loop
 
 
 async def acharge(ident: str, cost: int) -> float | None:
@@ -106,7 +110,7 @@ async def _redis_charge(cache: RedisCache, key: str, cost: int, duration: int) -
 
     import redis.asyncio
 
-    location = cache._servers[0]
+    location = cache._servers[0]  # type: ignore[attr-defined]  # set by RedisCache.__init__; not in the stubs
     slot = f"{location}@{id(asyncio.get_running_loop())}"  # a client belongs to one event loop
     client = _redis_clients.get(slot)
     if client is None:

@@ -3,7 +3,9 @@ live updates and analytics. Nothing here writes, so everything may import it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
+from typing import Any
 
 from django.db.models import Q, Sum
 from django.utils import timezone
@@ -32,7 +34,10 @@ def availability(monitor_ids: list[int], now=None) -> dict[int, dict[str, float 
         since = (now - span).replace(minute=0, second=0, microsecond=0)
         aggregates[f"c_{label}"] = Sum("checks", filter=Q(hour__gte=since))
         aggregates[f"h_{label}"] = Sum("healthy", filter=Q(hour__gte=since))
-    rows = MonitorRollup.objects.filter(monitor_id__in=monitor_ids).values("monitor_id").annotate(**aggregates)
+    # The c_/h_ columns are built at run time, so the stubs' row type (monitor_id) does not list them.
+    rows: Iterable[Mapping[str, Any]] = (
+        MonitorRollup.objects.filter(monitor_id__in=monitor_ids).values("monitor_id").annotate(**aggregates)
+    )
     out = {pk: dict.fromkeys(windows) for pk in monitor_ids}
     for row in rows:
         for label in windows:

@@ -10,13 +10,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from django.contrib.auth.models import User
+
 from oncall.calendars import calendar_shift_at
 from oncall.models import Layer, Override, Schedule
 
 
 @dataclass(frozen=True)
 class Shift:
-    user: object
+    user: User
     start: datetime
     end: datetime
     source: str  # "layer:<name>" or "override"

@@ -178,7 +178,7 @@ def _step_user(step: dict, now: datetime):
         return get_user_model().objects.filter(pk=step["user_id"], is_active=True).first(), ""
     schedule = Schedule.objects.filter(pk=step["schedule_id"]).first()
     shift = on_call_at(schedule, now) if schedule else None
-    if shift is None:
+    if schedule is None or shift is None:
         return None, ""
     return shift.user, f" (on call for {schedule.name})"
 
@@ -452,6 +452,13 @@ def _queue_delivery(notification_id: int) -> None:
     transaction.on_commit(signature.delay)
 
 
+def _incident_of(notification: Notification) -> Incident:
+    """Every notification is queued for an incident (_queue) and goes with it; the column is nullable only
+    in the schema."""
+    assert notification.incident is not None
+    return notification.incident
+
+
 def message_for(notification: Notification) -> dict:
     """What the notification's transport renders (see oncall.payload); its action links act as the paged
     user, else the team channel."""
@@ -477,9 +484,7 @@ def do_deliver(notification_id: int, final_attempt: bool) -> str:
     if not claimed:
         return "skip"
     notification = Notification.objects.select_related("incident", "channel", "contact").get(pk=notification_id)
-    config = (
-        (notification.channel or notification.contact).config if (notification.channel or notification.contact) else {}
-    )
+    config = destination.config if (destination := notification.channel or notification.contact) else {}
     started = time.perf_counter()
     try:
         transport_for(notification.kind, config).notify(message_for(notification))
@@ -491,7 +496,7 @@ def do_deliver(notification_id: int, final_attempt: bool) -> str:
         log_remote_error(f"delivery of notification {notification.pk}", exc, str(config.get("url", "")))
         return _record_failure(notification, TransportError(public_error(exc)), final_attempt, started)
     _finish(notification, Notification.Status.SENT, "", started)
-    incident_services.record(notification.incident, TimelineKind.NOTIFICATION, ACTOR,
+    incident_services.record(_incident_of(notification), TimelineKind.NOTIFICATION, ACTOR,
                              f"Notified {notification.recipient or notification.target} via {notification.kind} "
                              f"({notification.event}).", {"notification": notification.pk})  # fmt: skip
     return "sent"
@@ -508,7 +513,7 @@ def _finish(notification: Notification, status: str, error: str, started: float)
 
 def _record_skipped(notification: Notification, exc: NotConfigured, started: float) -> str:
     _finish(notification, Notification.Status.SKIPPED, exc.message, started)
-    incident_services.record(notification.incident, TimelineKind.NOTIFICATION, ACTOR,
+    incident_services.record(_incident_of(notification), TimelineKind.NOTIFICATION, ACTOR,
                              f"Notification to {notification.recipient or notification.target} via {notification.kind} "
                              f"skipped: {exc.message[:300]}", {"notification": notification.pk})  # fmt: skip
     return "skipped"
@@ -521,7 +526,7 @@ def _record_failure(notification: Notification, exc: TransportError, final_attem
     _finish(notification, Notification.Status.FAILED, exc.message, started)
     if exc.permanent and notification.channel_id:
         Channel.objects.filter(pk=notification.channel_id).update(enabled=False, disabled_reason=exc.message[:1000])
-    incident_services.record(notification.incident, TimelineKind.NOTIFICATION, ACTOR,
+    incident_services.record(_incident_of(notification), TimelineKind.NOTIFICATION, ACTOR,
                              f"Notification to {notification.recipient or notification.target} via {notification.kind} "
                              f"failed after {notification.attempts} attempt(s): {exc.message[:300]}",
                              {"notification": notification.pk})  # fmt: skip

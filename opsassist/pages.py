@@ -4,6 +4,7 @@ keeps it live over /ws/incidents/."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import cast
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -36,7 +37,8 @@ def _monitors_state(now) -> list[dict]:
         "open_incidents": open_incident_ids(monitors),
         "availability": availability([m.pk for m in monitors], now),
     }
-    data = MonitorSerializer(monitors, many=True, context=context).data
+    # many=True builds a ListSerializer, whose data is a list; the stubs type it as the child's dict.
+    data = cast(list[dict], MonitorSerializer(monitors, many=True, context=context).data)
     for item, monitor in zip(data, monitors, strict=True):
         recent = CheckResult.objects.filter(monitor=monitor).order_by("-at").values_list("health", flat=True)[:30]
         item["sparkline"] = list(reversed(recent))
@@ -54,7 +56,9 @@ def _charts(now) -> dict:
         .order_by()
     )
     per_day = {s: [0] * len(days) for s in Severity.values}
-    mtta, mttr = [[] for _ in days], [[] for _ in days]
+    # Per day: (average seconds, incidents) of each severity, weighted together below.
+    mtta: list[list[tuple[float, int]]] = [[] for _ in days]
+    mttr: list[list[tuple[float, int]]] = [[] for _ in days]
     for row in rows:
         i = days.index(row["day"]) if row["day"] in days else None
         if i is None:

@@ -6,6 +6,7 @@ import re
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import dj_database_url
@@ -205,7 +206,7 @@ CORS_ALLOWED_ORIGINS = env_list("CORS_ORIGINS", "http://localhost:8080,http://lo
 
 # --- REST API -------------------------------------------------------------------------------------
 
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
@@ -311,7 +312,7 @@ OPSASSIST_ADMIN_PASSWORD = env_secret("OPSASSIST_ADMIN_PASSWORD")
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOG_FORMAT = env_str("LOG_FORMAT", "json")
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {

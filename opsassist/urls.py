@@ -1,11 +1,11 @@
 from django.contrib import admin
-from django.urls import include, path, re_path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from monitoring import pings
 from opsassist import accounts, api, metrics, views
 
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
     re_path(r"^me/?$", api.me, name="me"),
     path("", include("incidents.api.urls")),
     path("", include("monitoring.api.urls")),

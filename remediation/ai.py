@@ -57,7 +57,7 @@ def set_transport(transport: httpx2.BaseTransport | None) -> None:
     _transport = transport
 
 
-def tool_schema(allowed_actions: list[str]) -> dict:
+def tool_schema(allowed_actions: list[str]) -> anthropic.types.ToolParam:
     return {
         "name": TOOL_NAME,
         "description": "Record the triage of the incident.",
@@ -122,7 +122,7 @@ def analyze(context: dict, allowed_actions: list[str]) -> AIResult:
     except (httpx2.HTTPError, ValueError) as exc:
         raise AIError(f"{type(exc).__name__}: {str(exc)[:300]}") from None
     latency = round((time.perf_counter() - started) * 1000, 1)
-    answer = next((block for block in message.content if getattr(block, "type", "") == "tool_use"), None)
+    answer = next((block for block in message.content if isinstance(block, anthropic.types.ToolUseBlock)), None)
     if answer is None or answer.name != TOOL_NAME or not isinstance(answer.input, dict):
         raise AIError("the model did not call record_triage")
     data = validate(answer.input, allowed_actions)

@@ -110,7 +110,7 @@ def do_propose(incident: Incident, *, actor) -> RemediationRun:
             )  # fmt: skip
     except IntegrityError:
         raise Conflict("A remediation of this incident is already in flight.") from None
-    if pending:
+    if proposal is None:
         _record(run, actor, "Remediation requested; analysing the incident first.")
         _enqueue("remediation.propose_from_analysis", run.pk)
     else:
@@ -314,7 +314,7 @@ def _succeed(run, verification, health, metric, value, threshold) -> Remediation
 
 def _fail(run: RemediationRun, old: str, error: str, verification: dict | None = None) -> RemediationRun | None:
     """Fail the run (if it is still `old`), say why in the timeline and page the on-call."""
-    fields = {"error": error, "deadline_at": None}
+    fields: dict[str, object] = {"error": error, "deadline_at": None}
     if verification is not None:
         fields["verification"] = verification
     if not _claim(run, old, Status.FAILED, **fields):
@@ -330,7 +330,7 @@ def _facts(result: dict) -> str:
 
 # --- Work in flight: the reaper ---------------------------------------------------------------------
 
-LOST = {
+LOST: dict[str, str] = {
     Status.APPROVED: "no worker started it before its deadline",
     Status.EXECUTING: "its worker stopped before the action finished (deadline passed)",
     Status.VERIFYING: "its verification did not finish before its deadline (the worker stopped)",

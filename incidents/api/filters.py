@@ -33,7 +33,7 @@ class IncidentFilterSet(django_filters.FilterSet):
 
     class Meta:
         model = Incident
-        fields = []
+        fields: list[str] = []
 
     def filter_status(self, queryset, name, value):
         statuses = [normalize_status(v) for v in _csv(value)]
@@ -61,7 +61,7 @@ class EventFilterSet(django_filters.FilterSet):
 
     class Meta:
         model = Event
-        fields = []
+        fields: list[str] = []
 
     def filter_level(self, queryset, name, value):
         return queryset.filter(level__in=[v.upper() for v in _csv(value)])

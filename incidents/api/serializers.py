@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
+from django.contrib.auth.models import User
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
@@ -62,6 +64,7 @@ class IngestTimeField(serializers.DateTimeField):
 
 class IncidentSerializer(serializers.ModelSerializer):
     priority = serializers.CharField(read_only=True)
+    assigned_to: serializers.SlugRelatedField[User]
     assigned_to = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     time_to_acknowledge_seconds = serializers.FloatField(source="ack_seconds", read_only=True, allow_null=True)
     time_to_resolve_seconds = serializers.FloatField(source="resolve_seconds", read_only=True, allow_null=True)
@@ -128,6 +131,7 @@ class AlertSerializer(serializers.ModelSerializer):
 
 
 class NoteSerializer(serializers.ModelSerializer):
+    author: serializers.SlugRelatedField[User]
     author = serializers.SlugRelatedField(slug_field="username", read_only=True)
     text = serializers.CharField(min_length=1, max_length=10_000)
 
@@ -165,7 +169,7 @@ class IncidentDetailSerializer(IncidentSerializer):
 
     def get_events(self, incident: Incident) -> list[dict]:
         events = incident.events.order_by("-timestamp", "-id")[:100]
-        return IncidentRefSerializer(events, many=True).data
+        return cast(list[dict], IncidentRefSerializer(events, many=True).data)  # many=True: a list of dicts
 
 
 class SeverityField(serializers.CharField):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.db import models
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
 
@@ -95,7 +96,9 @@ class MonitorWriteSerializer(serializers.ModelSerializer):
         """The stored value, or the default a new monitor gets."""
         if self.instance is not None:
             return getattr(self.instance, name)
-        return Monitor._meta.get_field(name).get_default()
+        field = Monitor._meta.get_field(name)
+        assert isinstance(field, models.Field)  # ADMIN_ONLY names the monitor's own columns, never a relation
+        return field.get_default()
 
     def validated_thresholds(self, kind: str, attrs) -> dict:
         current = self.instance.config if self.instance is not None else {}
@@ -112,10 +115,13 @@ class CheckResultSerializer(serializers.ModelSerializer):
         fields = ["at", "health", "status", "metrics", "latency_ms", "error"]
 
 
+def drill_failures() -> list[str]:
+    """The failures a drill can simulate, over every kind that has one."""
+    return sorted({failure for kind in KINDS if (failure := checker_class(kind).drill_failure) is not None})
+
+
 class DrillSerializer(serializers.Serializer):
-    failure = serializers.ChoiceField(
-        choices=sorted({checker_class(kind).drill_failure for kind in KINDS} - {None})  # type: ignore[type-var]
-    )
+    failure = serializers.ChoiceField(choices=drill_failures())
 
 
 class ComponentSerializer(serializers.Serializer):

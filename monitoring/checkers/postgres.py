@@ -42,11 +42,12 @@ def health_for_idle(idle: int) -> int:
 
 
 def connect(target: str, timeout: float, application_name: str = "opsassist-monitor") -> psycopg.Connection:
-    # hostaddr: the address the outbound policy checked just now, so libpq never resolves the name again.
-    hostaddr = outbound.postgres_hostaddr(target)
+    # hostaddr: the address the outbound policy checked just now, so libpq never resolves the name again
+    # (None when there is none: psycopg leaves None parameters out).
+    hostaddr = outbound.postgres_hostaddr(target) or None
     return psycopg.connect(
         target, connect_timeout=max(1, math.ceil(timeout)), application_name=application_name, autocommit=True,
-        **({"hostaddr": hostaddr} if hostaddr else {}),
+        hostaddr=hostaddr,
     )  # fmt: skip
 
 
@@ -75,7 +76,9 @@ class PostgresChecker(Checker):
     def check(self) -> Outcome:
         with connect(self.monitor.target, self.timeout) as conn:
             conn.execute(f"SET statement_timeout = {int(self.timeout * 1000)}")
-            idle, total, max_connections = conn.execute(IDLE_QUERY, [list(OWN_APPLICATION_NAMES)]).fetchone()
+            row = conn.execute(IDLE_QUERY, [list(OWN_APPLICATION_NAMES)]).fetchone()
+        assert row is not None  # an aggregate without GROUP BY always returns one row
+        idle, total, max_connections = row
         health = health_for_idle(idle)
         return Outcome(
             health=health,

@@ -31,7 +31,7 @@ def check_outbound_urls(config) -> None:
     try:
         check_config_urls(config)
     except OutboundRefused as exc:
-        raise serializers.ValidationError({exc.field: [exc.message]}) from None
+        raise serializers.ValidationError({exc.field or "config": [exc.message]}) from None
 
 
 def username_field(**kwargs):
@@ -148,7 +148,9 @@ class ShiftSerializer(serializers.Serializer):
     user = serializers.CharField(source="user.username")
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()
-    source = serializers.CharField()
+    # DRF's metaclass moves declared fields off the class, so this never shadows Field.source; the stubs
+    # cannot tell.
+    source = serializers.CharField()  # type: ignore[assignment]
 
 
 class StepSerializer(serializers.ModelSerializer):

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from importlib import import_module
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from oncall.transports.base import Transport
 
 TRANSPORTS: dict[str, tuple[str, str]] = {
     "webhook": ("Webhook (JSON, HMAC-signed)", "oncall.transports.webhook.WebhookTransport"),
@@ -22,15 +26,15 @@ TRANSPORTS: dict[str, tuple[str, str]] = {
 }
 KIND_CHOICES = [(kind, label) for kind, (label, _) in TRANSPORTS.items()]
 
-_loaded: dict[str, type] = {}
+_loaded: dict[str, type[Transport]] = {}
 
 
-def transport_class(kind: str) -> type:
+def transport_class(kind: str) -> type[Transport]:
     if kind not in _loaded:
         module, _, name = TRANSPORTS[kind][1].rpartition(".")
         _loaded[kind] = getattr(import_module(module), name)
     return _loaded[kind]
 
 
-def transport_for(kind: str, config: dict):
+def transport_for(kind: str, config: dict) -> Transport:
     return transport_class(kind)(config or {})

@@ -120,7 +120,8 @@ class KindConfig(serializers.Serializer):
             if not checked.is_valid():
                 checked = cls(data={})
                 checked.is_valid()
-        values = {name: None for name in checked.fields}
+        # .keys(): the stubs type iterating a BindingDict as its Fields, but it yields the names.
+        values: dict[str, Any] = dict.fromkeys(checked.fields.keys())
         values.update(checked.validated_data)
         return SimpleNamespace(**values)
 

@@ -117,7 +117,8 @@ def check_name(host: str) -> None:
 def resolve(host: str, port: int | None) -> list[str]:
     """Every address `host` resolves to now, in the resolver's order (the one place names are resolved)."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(info[4][0] for info in infos))
+    # SOCK_STREAM over IPv4/IPv6: the sockaddr's first item is the address text.
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 def checked_addresses(host: str, port: int | None) -> list[str]:
@@ -166,7 +167,7 @@ def postgres_hosts(target: str) -> list[tuple[str, int | None, str]]:
     ports = str(params.get("port") or "").split(",")
     count = max(len(hosts), len(addrs))
     pick = lambda values, i: values[i] if i < len(values) else (values[0] if len(values) == 1 else "")  # noqa: E731
-    found = []
+    found: list[tuple[str, int | None, str]] = []
     for i in range(count):
         host, addr, port = pick(hosts, i), pick(addrs, i), pick(ports, i)
         if not addr and (not host or host.startswith(("/", "@"))):

@@ -110,16 +110,17 @@ class Supervisor:
 
     def _tick(self, now: float) -> None:
         for program in self.programs:
-            if program.process is not None and program.process.poll() is not None:
-                self._on_exit(program, now)
+            process = program.process
+            if process is not None and process.poll() is not None:
+                self._on_exit(program, process, now)
             if program.process is None and program.restart_at is not None and now >= program.restart_at:
                 program.restarts += 1
                 log.warning("restarting %s (restart %d)", program.name, program.restarts)
                 self._start(program)
 
-    def _on_exit(self, program: Program, now: float) -> None:
-        code = program.process.returncode
-        pid = program.process.pid
+    def _on_exit(self, program: Program, process: subprocess.Popen, now: float) -> None:
+        code = process.returncode
+        pid = process.pid
         _kill_group(pid)  # leftovers of the dead child (a worker's pool processes) go with it
         program.process = None
         program.exit_codes.append(code)
@@ -143,13 +144,13 @@ class Supervisor:
     # -- shutdown -------------------------------------------------------------------------------------
 
     def _stop_all(self, signum: int) -> int:
-        running = [p for p in self.programs if p.process is not None and p.process.poll() is None]
-        for program in running:
-            _signal(program.process.pid, signum)
+        running = [(p, p.process) for p in self.programs if p.process is not None and p.process.poll() is None]
+        for _program, process in running:
+            _signal(process.pid, signum)
         deadline = time.monotonic() + self.grace
-        for program in running:
+        for program, process in running:
             try:
-                program.process.wait(max(0.0, deadline - time.monotonic()))
+                process.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 log.warning("%s did not stop within %.0f s: killing it", program.name, self.grace)
         for program in self.programs:

@@ -4,6 +4,10 @@ module of actions and one entry here."""
 from __future__ import annotations
 
 from importlib import import_module
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from remediation.actions.base import Action
 
 ACTIONS: dict[str, dict[str, str]] = {
     "postgres": {
@@ -18,12 +22,12 @@ ACTIONS: dict[str, dict[str, str]] = {
 NONE = "none"
 
 
-def action_class(kind: str, name: str):
+def action_class(kind: str, name: str) -> type[Action]:
     module, _, cls = ACTIONS[kind][name].rpartition(".")
     return getattr(import_module(module), cls)
 
 
-def action_classes(kind: str) -> list:
+def action_classes(kind: str) -> list[type[Action]]:
     return [action_class(kind, name) for name in ACTIONS.get(kind, {})]
 
 
@@ -38,7 +42,7 @@ def allowed_actions(monitor) -> list[str]:
     return [cls.name for cls in action_classes(monitor.kind) if cls.offered(monitor)]
 
 
-def get_action(monitor, name: str, policy=None):
+def get_action(monitor, name: str, policy=None) -> Action:
     """The action, built for this monitor (and the admin's policy for it); KeyError if it isn't offered."""
     if name not in allowed_actions(monitor):
         raise KeyError(name)

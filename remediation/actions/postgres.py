@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import psycopg
+
 from monitoring.checkers.postgres import OWN_APPLICATION_NAMES, connect
 from remediation.actions.base import Action, RestartCommand
 
@@ -35,10 +37,13 @@ class KillIdleConnections(Action):
             sessions = self.sessions(conn)
             if dry_run:
                 return {"would_terminate": len(sessions), "pids": [pid for pid, _, _ in sessions]}
-            ended = [
-                pid for pid, _, _ in sessions if conn.execute("SELECT pg_terminate_backend(%s)", [pid]).fetchone()[0]
-            ]
+            ended = [pid for pid, _, _ in sessions if _terminate(conn, pid)]
         return {"terminated": len(ended), "pids": ended}
+
+
+def _terminate(conn: psycopg.Connection, pid: int) -> bool:
+    row = conn.execute("SELECT pg_terminate_backend(%s)", [pid]).fetchone()
+    return bool(row and row[0])
 
 
 class RestartPostgres(RestartCommand):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.contrib.auth.models import User
 from rest_framework import serializers
 
 from monitoring.models import Monitor
@@ -14,8 +15,10 @@ class RemediationRunSerializer(serializers.ModelSerializer):
     output is shown to admins only (it is the target's own text)."""
 
     decided_by = serializers.CharField(source="decider", read_only=True, allow_null=True)
-    proposed_by_user = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    monitor = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    proposed_by_user: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+    monitor: serializers.SlugRelatedField[Monitor] = serializers.SlugRelatedField(slug_field="name", read_only=True)
     output = serializers.SerializerMethodField()
 
     class Meta:
@@ -44,7 +47,8 @@ class ActionPolicySerializer(serializers.ModelSerializer):
         model = ActionPolicy
         fields = ["id", "monitor", "action", "auto_approve", "allow_flushdb", "set_by", "created_at", "updated_at"]
         read_only_fields = ["id", "set_by", "created_at", "updated_at"]
-        validators = []  # one policy per monitor and action: checked in validate() with a message naming the field
+        # One policy per monitor and action: checked in validate() with a message naming the field.
+        validators: list = []
 
     def validate(self, attrs):
         monitor = attrs.get("monitor", getattr(self.instance, "monitor", None))

@@ -57,6 +57,7 @@ class Command(BaseCommand):
         severity = rng.choice(SEVERITIES)
         ack = rng.lognormvariate(5.0, 0.8)  # median ~2.5 min
         resolve = ack + rng.lognormvariate(7.3, 0.9)  # median ~25 min after ack
+        acknowledged_at, resolved_at = detected + timedelta(seconds=ack), detected + timedelta(seconds=resolve)
         incident = Incident.objects.create(
             title=f"{service}: {message}",
             service=service,
@@ -68,8 +69,8 @@ class Command(BaseCommand):
             summary=f"Burst of errors in {service}: {message}.",
             detected_at=detected,
             first_seen_at=detected,
-            acknowledged_at=detected + timedelta(seconds=ack),
-            resolved_at=detected + timedelta(seconds=resolve),
+            acknowledged_at=acknowledged_at,
+            resolved_at=resolved_at,
             ack_seconds=ack,
             resolve_seconds=resolve,
             event_count=rng.randint(5, 40),
@@ -83,9 +84,9 @@ class Command(BaseCommand):
             [
                 TimelineEntry(incident=incident, at=detected, kind=TimelineKind.CREATED, actor="correlation",
                               text="Incident opened from events"),
-                TimelineEntry(incident=incident, at=incident.acknowledged_at, kind=TimelineKind.STATUS,
+                TimelineEntry(incident=incident, at=acknowledged_at, kind=TimelineKind.STATUS,
                               actor="demo", text="Status open → acknowledged"),
-                TimelineEntry(incident=incident, at=incident.resolved_at, kind=TimelineKind.STATUS,
+                TimelineEntry(incident=incident, at=resolved_at, kind=TimelineKind.STATUS,
                               actor="demo", text="Status acknowledged → resolved"),
             ]
         )  # fmt: skip
