@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from opsassist import pages, views
 
@@ -7,6 +7,6 @@ urlpatterns = [
     path("incidents/", pages.incident_list, name="incident-list"),
     path("incidents/<int:pk>/", pages.incident_detail, name="incident-detail"),
     path("monitors/", pages.monitors, name="monitors"),
-    path("oncall/", pages.oncall, name="oncall"),
+    path("", include("oncall.urls")),
     path("settings/", views.settings_page, name="settings"),
 ]

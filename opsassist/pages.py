@@ -21,9 +21,6 @@ from incidents.models import Incident
 from monitoring.api.serializers import MonitorSerializer
 from monitoring.models import CheckResult, Monitor
 from monitoring.services import availability, open_incident_ids
-from oncall.models import Team
-from oncall.schedule import next_shifts
-from oncall.services import on_call_for_team
 from opsassist.lib.errors import ServiceError
 
 
@@ -127,18 +124,3 @@ def monitors(request):
         "monitors": _monitors_state(timezone.now()), "simulation": settings.OPSASSIST_SIMULATION,
         "can_change": request.user.has_perm("monitoring.change_monitor"),
     })  # fmt: skip
-
-
-@login_required
-def oncall(request):
-    now = timezone.now()
-    teams = []
-    for team in Team.objects.prefetch_related("schedules", "services"):
-        found = on_call_for_team(team, now)
-        schedule = found[1] if found else team.schedules.order_by("id").first()
-        teams.append({
-            "team": team, "services": [s.service for s in team.services.all()],
-            "shift": found[0] if found else None, "schedule": schedule,
-            "next": next_shifts(schedule, now, count=6) if schedule else [],
-        })  # fmt: skip
-    return render(request, "oncall/oncall.html", {"teams": teams})

@@ -63,7 +63,30 @@ const OpsAssist = (() => {
     if (m) return `${m}m ${s}s`;
     return `${s}s`;
   }
-  const when = (iso) => (iso ? new Date(iso).toLocaleString() : "–");
+  // Times show in the viewer's zone (their profile's, else UTC: <body data-tz>) with the zone named.
+  const TZ = document.body.dataset.tz || "UTC";
+  const whenFormat = new Intl.DateTimeFormat(undefined, { timeZone: TZ, dateStyle: "medium", timeStyle: "short" });
+  const when = (iso) => (iso ? `${whenFormat.format(new Date(iso))} ${TZ}` : "–");
+
+  // Wall-clock time in TZ <-> instants, for <input type="datetime-local"> (which has no zone).
+  function zoneOffsetMs(date) {
+    const parts = Object.fromEntries(new Intl.DateTimeFormat("en-US", { timeZone: TZ, hourCycle: "h23", year: "numeric",
+      month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" })
+      .formatToParts(date).map((p) => [p.type, p.value]));
+    const wall = Date.UTC(parts.year, parts.month - 1, parts.day, parts.hour, parts.minute, parts.second);
+    return wall - Math.floor(date.getTime() / 1000) * 1000;
+  }
+  function wallToIso(value) {
+    if (!value) return null;
+    const asUtc = Date.parse(`${value}Z`);
+    let instant = asUtc - zoneOffsetMs(new Date(asUtc));
+    instant = asUtc - zoneOffsetMs(new Date(instant));  // second pass: right across a DST change
+    return new Date(instant).toISOString();
+  }
+  function isoToWall(iso) {
+    const date = new Date(iso);
+    return new Date(date.getTime() + zoneOffsetMs(date)).toISOString().slice(0, 16);
+  }
   function tick() {
     const now = Date.now();
     $$("[data-since]").forEach((el) => { el.textContent = duration((now - Date.parse(el.dataset.since)) / 1000); });
@@ -281,6 +304,143 @@ const OpsAssist = (() => {
     reload();
   };
 
+
+  // --- forms that talk to the REST API --------------------------------------------------------------
+  // <form data-api="/api/v1/..." data-method="POST|PATCH">: named fields become JSON (data-type: int, list,
+  // multi, bool, target, local-datetime); [data-group=<name>] rows become a list under <name>.
+  function fieldValue(el) {
+    const type = el.dataset.type;
+    if (type === "int") return el.value === "" ? null : Number(el.value);
+    if (type === "list") return el.value.split(/[,\n]/).map((v) => v.trim()).filter(Boolean);
+    if (type === "multi") return Array.from(el.selectedOptions).map((o) => o.value);
+    if (type === "bool") return el.checked;
+    if (type === "local-datetime") return wallToIso(el.value);
+    return el.value;
+  }
+  function collect(root, skipGroups) {
+    const body = {};
+    $$("[name]", root).forEach((el) => {
+      const group = el.closest("[data-group]");
+      if (skipGroups && group && group !== root) return;
+      if (el.dataset.type === "target") {
+        const [kind, ...rest] = el.value.split(":");
+        body[kind] = kind === "user" ? rest.join(":") : Number(rest.join(":"));
+      } else body[el.name] = fieldValue(el);
+    });
+    return body;
+  }
+  function formBody(form) {
+    const body = collect(form, true);
+    $$("[data-rows]", form).forEach((rows) => {
+      body[rows.dataset.rows] = $$(":scope > [data-group]", rows).map((row) => collect(row, false));
+    });
+    return body;
+  }
+  function flattenErrors(errors, prefix = "") {
+    if (Array.isArray(errors)) {
+      return errors.flatMap((e, i) => (typeof e === "object" && e ? flattenErrors(e, `${prefix}${i + 1}.`) : [`${prefix.replace(/\.$/, "")}${prefix ? ": " : ""}${e}`]));
+    }
+    if (errors && typeof errors === "object") return Object.entries(errors).flatMap(([k, v]) => flattenErrors(v, `${prefix}${k === "non_field_errors" ? "" : k + "."}`));
+    return [String(errors)];
+  }
+  async function send(method, url, body) {
+    const response = await fetch(url, {
+      method, credentials: "same-origin",
+      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrf() },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await response.text();
+    let json = null;
+    try { json = text ? JSON.parse(text) : null; } catch (e) { json = { detail: `HTTP ${response.status}` }; }
+    if (!response.ok) {
+      const error = new Error(flattenErrors(json && json.detail && Object.keys(json).length === 1 ? json.detail : json || `HTTP ${response.status}`).join(" · "));
+      error.status = response.status;
+      throw error;
+    }
+    return json;
+  }
+  function formError(form, error) {
+    const box = $(".form-error", form) || $("#action-error");
+    if (!box) return;
+    box.textContent = error ? (error.status === 403 ? "You are not allowed to change this. " : "") + error.message : "";
+    box.hidden = !error;
+  }
+  function apiForms() {
+    document.addEventListener("submit", async (e) => {
+      const form = e.target.closest("form[data-api]");
+      if (!form) return;
+      e.preventDefault();
+      const button = $("button[type=submit]", form);
+      if (button) button.disabled = true;
+      formError(form, null);
+      try {
+        await send(form.dataset.method || "POST", form.dataset.api, formBody(form));
+        location.reload();
+      } catch (err) { formError(form, err); } finally { if (button) button.disabled = false; }
+    });
+    document.addEventListener("click", async (e) => {
+      const b = e.target.closest("button");
+      if (!b) return;
+      if (b.dataset.confirm && !b.dataset.apiDelete && !confirm(b.dataset.confirm)) { e.preventDefault(); return; }
+      if (b.dataset.apiDelete) {
+        if (b.dataset.confirm && !confirm(b.dataset.confirm)) return;
+        try { await send("DELETE", b.dataset.apiDelete); location.reload(); } catch (err) { formError(b.closest("form") || document, err); }
+      }
+      if (b.dataset.addRow) {
+        const rows = $(`[data-rows="${b.dataset.addRow}"]`, b.closest("form"));
+        rows.append($(`template[data-template="${b.dataset.addRow}"]`).content.cloneNode(true));
+      }
+      if (b.hasAttribute("data-remove-row")) b.closest("[data-group]").remove();
+      if (b.hasAttribute("data-move-up")) {
+        const row = b.closest("[data-group]");
+        if (row.previousElementSibling) row.parentNode.insertBefore(row, row.previousElementSibling);
+      }
+    });
+  }
+
+  // --- time zone: the browser's guess until the person chooses one -----------------------------------
+  function guessTimeZone() {
+    const guess = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    const shown = $("#browser-tz");
+    if (shown) shown.textContent = guess;
+    $$("[data-guess-tz]").forEach((el) => { if (!el.value || !el.dataset.chosen) el.value = guess; });
+    if (document.body.dataset.tzChosen !== "0" || !guess) return;
+    fetch("/profile/time-zone-guess", {
+      method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": csrf() },
+      body: new URLSearchParams({ time_zone: guess }),
+    }).then((r) => r.ok && r.json()).then((saved) => { if (saved && saved.time_zone && saved.time_zone !== TZ) location.reload(); });
+  }
+
+  function navToggle() {
+    const button = $(".nav-toggle"), nav = $("#main-nav");
+    if (!button || !nav) return;
+    button.addEventListener("click", () => {
+      const open = button.getAttribute("aria-expanded") !== "true";
+      button.setAttribute("aria-expanded", String(open));
+      nav.classList.toggle("open", open);
+    });
+  }
+
+  pages.oncall = () => {
+    // "Cover…" on a shift: the form opens filled with that shift and a teammate other than its owner.
+    document.addEventListener("click", (e) => {
+      const b = e.target.closest("button[data-cover]");
+      if (b) {
+        const form = $(".cover-form", b.closest("section"));
+        form.hidden = false;
+        $("[name=schedule]", form).value = b.dataset.schedule;
+        $("[name=start]", form).value = isoToWall(b.dataset.start);
+        $("[name=end]", form).value = isoToWall(b.dataset.end);
+        const who = $("[name=user]", form);
+        const other = Array.from(who.options).find((o) => o.value !== b.dataset.current);
+        if (other) who.value = other.value;
+        who.focus();
+      }
+      const cancel = e.target.closest("button[data-cancel]");
+      if (cancel) cancel.closest("form").hidden = true;
+    });
+  };
+
   pages.monitors = () => {
     const container = $("#monitor-tiles");
     liveMonitors(container, data("monitors-data"), {
@@ -296,6 +456,7 @@ const OpsAssist = (() => {
   // Each page names itself in <body data-page>; no inline script starts it (the CSP allows none).
   document.addEventListener("DOMContentLoaded", () => {
     const page = pages[document.body.dataset.page];
+    apiForms(); navToggle(); guessTimeZone();
     if (page) page();
     connect(); tick(); setInterval(tick, 1000);
   });
