@@ -21,42 +21,42 @@ def member_of(role: str, name: str):
 
 
 @pytest.fixture
-def viewer(client):
+def as_viewer(client):
     client.force_login(member_of("viewer", "vera"))
     return client
 
 
 @pytest.fixture
-def responder(client):
+def as_responder(client):
     client.force_login(member_of("responder", "rita"))
     return client
 
 
-def test_a_viewer_sees_no_edit_controls_on_the_setup_page(viewer):
+def test_a_viewer_sees_no_edit_controls_on_the_setup_page(as_viewer):
     team_with_rotation()
-    page = viewer.get("/oncall/setup/").content.decode()
+    page = as_viewer.get("/oncall/setup/").content.decode()
     assert "payments" in page and "ann → ben → cid" in page
     assert "data-api=" not in page and "data-api-delete" not in page
 
 
-def test_a_viewer_gets_403_when_posting_a_team_schedule_override_or_policy(viewer):
+def test_a_viewer_gets_403_when_posting_a_team_schedule_override_or_policy(as_viewer):
     _, schedule, _ = team_with_rotation()
-    assert viewer.post("/api/v1/oncall/teams", {"name": "x"}, content_type="application/json").status_code == 403
+    assert as_viewer.post("/api/v1/oncall/teams", {"name": "x"}, content_type="application/json").status_code == 403
     body = {"team": "payments", "name": "Other", "time_zone": "UTC"}
-    assert viewer.post("/api/v1/oncall/schedules", body, content_type="application/json").status_code == 403
+    assert as_viewer.post("/api/v1/oncall/schedules", body, content_type="application/json").status_code == 403
     body = {"schedule": schedule.pk, "user": "ann", "start": "2026-01-06T00:00Z", "end": "2026-01-07T00:00Z"}
-    assert viewer.post("/api/v1/oncall/overrides", body, content_type="application/json").status_code == 403
+    assert as_viewer.post("/api/v1/oncall/overrides", body, content_type="application/json").status_code == 403
     body = {"team": "payments", "steps": [{"user": "ann"}]}
-    assert viewer.post("/api/v1/oncall/policies", body, content_type="application/json").status_code == 403
-    assert viewer.post(f"/oncall/schedules/{schedule.pk}/calendar/rotate").status_code == 403
+    assert as_viewer.post("/api/v1/oncall/policies", body, content_type="application/json").status_code == 403
+    assert as_viewer.post(f"/oncall/schedules/{schedule.pk}/calendar/rotate").status_code == 403
     assert Override.objects.count() == 0
 
 
-def test_a_responder_may_cover_a_shift_but_not_edit_the_team(responder):
+def test_a_responder_may_cover_a_shift_but_not_edit_the_team(as_responder):
     team_with_rotation()
-    page = responder.get("/oncall/").content.decode()
+    page = as_responder.get("/oncall/").content.decode()
     assert "data-cover" in page and "cover-form" in page
-    setup = responder.get("/oncall/setup/").content.decode()
+    setup = as_responder.get("/oncall/setup/").content.decode()
     assert "data-api=" not in setup
 
 
@@ -86,7 +86,7 @@ def test_the_api_keeps_answering_in_utc_for_a_viewer_with_a_zone(client):
     assert data[0]["start"].endswith("Z")
 
 
-def test_a_calendar_feed_answers_without_a_session_and_dies_when_rotated(client, responder):
+def test_a_calendar_feed_answers_without_a_session_and_dies_when_rotated(client):
     _, schedule, _ = team_with_rotation()
     url = f"/calendar/schedules/{schedule.calendar_token}.ics"
     client.logout()

@@ -94,19 +94,31 @@ const OpsAssist = (() => {
   const sev = (i) => `<span class="badge sev sev-${esc(i.severity)}" title="${esc(i.severity)}">${esc(i.priority)} ${esc(i.severity)}</span>`;
   const statusBadge = (s) => `<span class="badge status status-${esc(s)}">${esc(s)}</span>`;
 
-  function incidentRow(i, column) {
+  // Live messages do not say who analysed an incident: remember the flag from the page's first state.
+  const analysedByAi = new Set();
+  function aiFlag(i) {
+    if (i.ai_analysed) analysedByAi.add(i.id);
+    return analysedByAi.has(i.id);
+  }
+
+  function incidentRow(i, column, selectable = false) {
     const age = UNRESOLVED.includes(i.status) ? `<span data-since="${esc(i.detected_at)}"></span>` : esc(duration(i.duration_seconds));
     const last = column === "detected" ? `<time datetime="${esc(i.detected_at)}">${esc(when(i.detected_at))}</time>` : age;
-    return `<tr data-incident-id="${i.id}" class="sev-row-${esc(i.severity)}"><td>${sev(i)}</td>
-      <td><a href="/incidents/${i.id}/">#${i.id} ${esc(i.title)}</a></td><td>${esc(i.service)}</td><td>${esc(i.source)}</td>
+    const pick = selectable ? `<td><input type="checkbox" data-select="${i.id}" aria-label="Select #${i.id}"></td>` : "";
+    return `<tr data-incident-id="${i.id}" class="sev-row-${esc(i.severity)}">${pick}<td>${sev(i)}</td>
+      <td><a href="/incidents/${i.id}/">#${i.id} ${esc(i.title)}</a>${aiFlag(i) ? ' <span class="badge ai" title="Analysed by Claude">🤖</span>' : ""}</td><td>${esc(i.service)}</td><td>${esc(i.source)}</td>
       <td>${statusBadge(i.status)}</td><td>${esc(i.assigned_to || "—")}</td><td>${last}</td></tr>`;
   }
 
-  function upsert(tbody, incident, { prepend = false, keep = () => true, limit = 0, column } = {}) {
+  function upsert(tbody, incident, { prepend = false, keep = () => true, limit = 0, column, selectable = false } = {}) {
     const existing = tbody.querySelector(`tr[data-incident-id="${incident.id}"]`);
     if (!keep(incident)) { if (existing) existing.remove(); return; }
-    const html = incidentRow(incident, column);
-    if (existing) existing.outerHTML = html;
+    const checked = existing && existing.querySelector("[data-select]:checked");
+    const html = incidentRow(incident, column, selectable);
+    if (existing) {
+      existing.outerHTML = html;
+      if (checked) tbody.querySelector(`[data-select="${incident.id}"]`).checked = true;
+    }
     else if (prepend) tbody.insertAdjacentHTML("afterbegin", html);
     if (limit) $$("tr", tbody).slice(limit).forEach((tr) => tr.remove());
   }
@@ -135,7 +147,7 @@ const OpsAssist = (() => {
       <p class="metrics">${metrics}</p>
       ${m.open_incident_id ? `<p><a href="/incidents/${m.open_incident_id}/">Incident #${m.open_incident_id}</a></p>` : ""}
       ${m.last_error ? `<p class="error small">${esc(m.last_error)}</p>` : ""}
-      <p class="muted small">24 h ${avail["24h"] ?? "–"} % · 7 d ${avail["7d"] ?? "–"} %</p>${buttons}</article>`;
+      <p class="muted small" title="share of checks that passed">healthy checks: 24 h ${avail["24h"] ?? "–"} % · 7 d ${avail["7d"] ?? "–"} %</p>${buttons}</article>`;
   }
 
   function renderMonitors(container, monitors, opts) {
@@ -216,10 +228,29 @@ const OpsAssist = (() => {
 
   pages.incidents = () => {
     const table = $("#incident-list"), tbody = $("tbody", table);
-    data("incidents-data").forEach((i) => tbody.insertAdjacentHTML("beforeend", incidentRow(i, "detected")));
+    const selectable = table.dataset.bulk === "1";
+    data("incidents-data").forEach((i) => tbody.insertAdjacentHTML("beforeend", incidentRow(i, "detected", selectable)));
     const prepend = table.dataset.live === "prepend";
-    on("incident.created", (i) => prepend && upsert(tbody, i, { prepend: true, column: "detected", limit: 50 }));
-    on("incident.updated", (i) => upsert(tbody, i, { column: "detected" }));
+    on("incident.created", (i) => prepend && upsert(tbody, i, { prepend: true, column: "detected", limit: 50, selectable }));
+    on("incident.updated", (i) => upsert(tbody, i, { column: "detected", selectable }));
+    if (!selectable) return;
+    const selected = () => $$("[data-select]:checked", tbody).map((c) => Number(c.dataset.select));
+    const count = () => { $("#bulk-count").textContent = selected().length ? `${selected().length} selected` : ""; };
+    tbody.addEventListener("change", count);
+    $("#select-all").addEventListener("change", (e) => { $$("[data-select]", tbody).forEach((c) => (c.checked = e.target.checked)); count(); });
+    // Bulk: the same status move as on the incident page, one request per incident; failures are listed.
+    $$("button[data-bulk]").forEach((b) => b.addEventListener("click", async () => {
+      const ids = selected();
+      if (!ids.length) return;
+      b.disabled = true;
+      showError(null);
+      const results = await Promise.allSettled(ids.map((id) => api("PATCH", `/api/v1/incidents/${id}/status`, { status: b.dataset.bulk })));
+      results.forEach((r) => r.status === "fulfilled" && upsert(tbody, r.value, { column: "detected", selectable }));
+      const failed = results.map((r, n) => (r.status === "rejected" ? `#${ids[n]}: ${r.reason.message}` : null)).filter(Boolean);
+      if (failed.length) showError(new Error(failed.join(" · ")));
+      b.disabled = false;
+      count();
+    }));
   };
 
   pages.incident = () => {
@@ -227,6 +258,9 @@ const OpsAssist = (() => {
     const id = Number(root.dataset.incidentId);
     const canChange = root.dataset.canChange === "1", canApprove = root.dataset.canApprove === "1";
     let current = data("incident-data");
+    let aiAnalysed = Boolean(current.ai_analysed), runInFlight = false;
+    const IN_FLIGHT = ["proposed", "approved", "executing", "verifying"];
+    const start = $("#start-remediation");
 
     function renderHead(i) {
       current = i;
@@ -244,14 +278,21 @@ const OpsAssist = (() => {
       else { delete ageEl.dataset.since; ageEl.textContent = duration(i.duration_seconds); }
       $$("[data-move]", root).forEach((b) => { b.hidden = !canChange || !MOVES[i.status].includes(b.dataset.move); });
       $("#recommended-actions").innerHTML = (i.recommended_actions || []).map((a) => `<li>${esc(a)}</li>`).join("");
-      $("#start-remediation").hidden = !canChange || !UNRESOLVED.includes(i.status);
+      // No "Propose fix" while a proposal waits or a run is under way: each click would add another run.
+      if (start) start.hidden = !canChange || !UNRESOLVED.includes(i.status) || runInFlight;
+      $("#ai-badge").hidden = !aiAnalysed;
+      if ($("#assignee")) $("#assignee").value = i.assigned_to || "";
+      if ($("#severity")) $("#severity").value = i.severity;
+      const apply = $("#apply-severity");
+      if (apply) apply.hidden = !i.suggested_severity || i.suggested_severity === i.severity;
       document.title = `#${i.id} ${i.title} · OpsAssist`;
     }
 
     async function loadDetail() {
       const d = await api("GET", `/api/v1/incidents/${id}`);
+      aiAnalysed = aiAnalysed || d.timeline.some((e) => e.kind === "analysis" && e.actor === "ai");
       renderHead(d);
-      $("#timeline").innerHTML = d.timeline.map((e) => `<li><time datetime="${esc(e.at)}">${esc(when(e.at))}</time>
+      $("#timeline").innerHTML = [...d.timeline].reverse().map((e) => `<li><time datetime="${esc(e.at)}">${esc(when(e.at))}</time>
         <span class="badge kind-${esc(e.kind)}">${esc(e.kind.replace("_", " "))}</span> <strong>${esc(e.actor)}</strong> ${esc(e.text)}</li>`).join("");
       $("#notes").innerHTML = d.notes.map((n) => `<li><strong>${esc(n.author || "system")}</strong> <span class="muted">${esc(when(n.created_at))}</span><br>${esc(n.text)}</li>`).join("") || "<li class='muted'>No notes yet.</li>";
       const rows = [...d.alerts.map((a) => ({ at: a.updated_at, level: a.status, message: `${a.summary} (${a.fingerprint})` })),
@@ -262,6 +303,8 @@ const OpsAssist = (() => {
 
     async function loadRuns() {
       const runs = await api("GET", `/api/v1/incidents/${id}/remediations`);
+      runInFlight = runs.some((r) => IN_FLIGHT.includes(r.status));
+      renderHead(current);
       const steps = ["proposed", "approved", "executing", "verifying", "succeeded"];
       $("#remediation-runs").innerHTML = runs.map((r) => {
         const reached = r.status === "failed" || r.status === "rejected" ? [] : steps.slice(0, steps.indexOf(r.status) + 1);
@@ -288,10 +331,19 @@ const OpsAssist = (() => {
         if (b.dataset.move) renderHead(await api("PATCH", `/api/v1/incidents/${id}/status`, { status: b.dataset.move }));
         if (b.id === "start-remediation") await api("POST", `/api/v1/incidents/${id}/remediations`);
         if (b.id === "reanalyze") renderHead(await api("POST", `/api/v1/incidents/${id}/analyze`));
+        if (b.id === "assign-me") renderHead(await api("PATCH", `/api/v1/incidents/${id}`, { assigned_to: root.dataset.me }));
+        if (b.id === "apply-severity") renderHead(await api("PATCH", `/api/v1/incidents/${id}`, { severity: current.suggested_severity }));
         if (b.dataset.approve) await api("POST", `/api/v1/remediations/${b.dataset.approve}/approve`);
         if (b.dataset.reject) await api("POST", `/api/v1/remediations/${b.dataset.reject}/reject`, { reason: "" });
         reload();
       } catch (err) { showError(err); } finally { b.disabled = false; }
+    });
+    root.addEventListener("change", async (e) => {
+      const field = { assignee: "assigned_to", severity: "severity" }[e.target.id];
+      if (!field) return;
+      showError(null);
+      try { renderHead(await api("PATCH", `/api/v1/incidents/${id}`, { [field]: e.target.value || null })); reload(); }
+      catch (err) { showError(err); renderHead(current); }
     });
     $("#note-form").addEventListener("submit", async (e) => {
       e.preventDefault();
@@ -374,8 +426,9 @@ const OpsAssist = (() => {
       if (button) button.disabled = true;
       formError(form, null);
       try {
-        await send(form.dataset.method || "POST", form.dataset.api, formBody(form));
-        location.reload();
+        const saved = await send(form.dataset.method || "POST", form.dataset.api, formBody(form));
+        if (form.dataset.next === "incident" && saved && saved.id) location.href = `/incidents/${saved.id}/`;
+        else location.reload();
       } catch (err) { formError(form, err); } finally { if (button) button.disabled = false; }
     });
     document.addEventListener("click", async (e) => {
@@ -409,6 +462,25 @@ const OpsAssist = (() => {
       method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": csrf() },
       body: new URLSearchParams({ time_zone: guess }),
     }).then((r) => r.ok && r.json()).then((saved) => { if (saved && saved.time_zone && saved.time_zone !== TZ) location.reload(); });
+  }
+
+  // Keyboard shortcuts: a acknowledge, r resolve (incident page), / search, ? help.
+  function shortcuts() {
+    document.addEventListener("keydown", (e) => {
+      if (e.ctrlKey || e.metaKey || e.altKey || e.target.closest("input, textarea, select, [contenteditable]")) return;
+      const visible = (sel) => { const b = $(sel); return b && !b.hidden ? b : null; };
+      if (e.key === "a" && visible("button[data-move=acknowledged]")) visible("button[data-move=acknowledged]").click();
+      else if (e.key === "r" && visible("button[data-move=resolved]")) visible("button[data-move=resolved]").click();
+      else if (e.key === "/") {
+        e.preventDefault();
+        const search = $("input[name=q]");
+        if (search) search.focus(); else location.href = "/incidents/#search";
+      } else if (e.key === "?") {
+        const help = $("#shortcuts");
+        if (help && help.showModal) help.showModal();
+      }
+    });
+    if (location.hash === "#search" && $("input[name=q]")) $("input[name=q]").focus();
   }
 
   function navToggle() {
@@ -456,7 +528,7 @@ const OpsAssist = (() => {
   // Each page names itself in <body data-page>; no inline script starts it (the CSP allows none).
   document.addEventListener("DOMContentLoaded", () => {
     const page = pages[document.body.dataset.page];
-    apiForms(); navToggle(); guessTimeZone();
+    apiForms(); navToggle(); guessTimeZone(); shortcuts();
     if (page) page();
     connect(); tick(); setInterval(tick, 1000);
   });
