@@ -104,10 +104,11 @@ const OpsAssist = (() => {
   function incidentRow(i, column, selectable = false) {
     const age = UNRESOLVED.includes(i.status) ? `<span data-since="${esc(i.detected_at)}"></span>` : esc(duration(i.duration_seconds));
     const last = column === "detected" ? `<time datetime="${esc(i.detected_at)}">${esc(when(i.detected_at))}</time>` : age;
-    const pick = selectable ? `<td><input type="checkbox" data-select="${i.id}" aria-label="Select #${i.id}"></td>` : "";
-    return `<tr data-incident-id="${i.id}" class="sev-row-${esc(i.severity)}">${pick}<td>${sev(i)}</td>
-      <td><a href="/incidents/${i.id}/">#${i.id} ${esc(i.title)}</a>${aiFlag(i) ? ' <span class="badge ai" title="Analysed by Claude">🤖</span>' : ""}</td><td>${esc(i.service)}</td><td>${esc(i.source)}</td>
-      <td>${statusBadge(i.status)}</td><td>${esc(i.assigned_to || "—")}</td><td>${last}</td></tr>`;
+    const pick = selectable ? `<td class="c-pick"><input type="checkbox" data-select="${i.id}" aria-label="Select #${i.id}"></td>` : "";
+    return `<tr data-incident-id="${i.id}" class="sev-row-${esc(i.severity)}">${pick}<td class="c-sev">${sev(i)}</td>
+      <td class="c-title"><a href="/incidents/${i.id}/">#${i.id} ${esc(i.title)}</a>${aiFlag(i) ? ' <span class="badge ai" title="Analysed by Claude">🤖</span>' : ""}</td>
+      <td class="c-service">${esc(i.service)}</td><td class="c-source">${esc(i.source)}</td>
+      <td class="c-status">${statusBadge(i.status)}</td><td class="c-assignee">${esc(i.assigned_to || "—")}</td><td class="c-when">${last}</td></tr>`;
   }
 
   function upsert(tbody, incident, { prepend = false, keep = () => true, limit = 0, column, selectable = false } = {}) {
@@ -229,6 +230,7 @@ const OpsAssist = (() => {
   pages.incidents = () => {
     const table = $("#incident-list"), tbody = $("tbody", table);
     const selectable = table.dataset.bulk === "1";
+    if (window.matchMedia("(max-width: 640px)").matches) $$("details.filters-box").forEach((d) => (d.open = false));
     data("incidents-data").forEach((i) => tbody.insertAdjacentHTML("beforeend", incidentRow(i, "detected", selectable)));
     const prepend = table.dataset.live === "prepend";
     on("incident.created", (i) => prepend && upsert(tbody, i, { prepend: true, column: "detected", limit: 50, selectable }));

@@ -88,7 +88,7 @@ def test_a_team_set_up_in_the_pages_pages_whoever_covers_the_shift(browser, serv
     base, token, _ = server
     team, service = f"pay-{uuid.uuid4().hex[:5]}", f"checkout-{uuid.uuid4().hex[:5]}"
     context, page = logged_in(browser, server)
-    page.wait_for_function("document.body.dataset.tz === 'Europe/Berlin'")  # guessed from the browser, saved
+    page.wait_for_selector("body[data-tz='Europe/Berlin']")  # guessed from the browser, saved
     set_up_in_the_pages(page, team, service)
     screenshot(page, "oncall-setup.png")
 
