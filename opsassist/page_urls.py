@@ -1,11 +1,13 @@
 from django.urls import include, path
 
 from opsassist import pages, views
+from remediation import views as remediation_views
 
 urlpatterns = [
     path("", pages.dashboard, name="dashboard"),
     path("incidents/", pages.incident_list, name="incident-list"),
     path("incidents/<int:pk>/", pages.incident_detail, name="incident-detail"),
+    path("incidents/<int:pk>/postmortem", remediation_views.postmortem, name="incident-postmortem"),
     path("monitors/", pages.monitors, name="monitors"),
     path("", include("oncall.urls")),
     path("settings/", views.settings_page, name="settings"),
