@@ -4,6 +4,7 @@ shortcuts and times labelled with the viewer's zone, at desktop and phone sizes.
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -55,6 +56,17 @@ def test_declare_reassign_and_regrade_on_the_incident_page(browser, server):  # 
     headers = {"Authorization": f"Token {token}"}
     incident = httpx.get(base + "/api/v1/incidents", params={"service": service}, headers=headers).json()[0]
     assert (incident["assigned_to"], incident["severity"], incident["status"]) == ("admin", "critical", "acknowledged")
+
+    page.keyboard.press("r")  # resolve: the postmortem link appears
+    page.wait_for_selector("#incident .status.status-resolved")
+    page.click("#postmortem-link")
+    page.fill("#markdown", page.input_value("#markdown") + "\nWe doubled the pool.\n")
+    screenshot(page, "postmortem.png")
+    with page.expect_download() as download:
+        page.click("button[value=download]")
+    text = Path(download.value.path()).read_text(encoding="utf-8")
+    assert text.startswith(f"# Postmortem: #{incident['id']} Checkout is slow") and "We doubled the pool." in text
+    assert "Connection pool too small" in text
     context.close()
 
 
