@@ -1,5 +1,6 @@
 from django.urls import include, path
 
+from monitoring import views as monitoring_views
 from opsassist import pages, views
 from remediation import views as remediation_views
 
@@ -9,6 +10,7 @@ urlpatterns = [
     path("incidents/<int:pk>/", pages.incident_detail, name="incident-detail"),
     path("incidents/<int:pk>/postmortem", remediation_views.postmortem, name="incident-postmortem"),
     path("monitors/", pages.monitors, name="monitors"),
+    path("monitors/<slug:name>/", monitoring_views.monitor_detail, name="monitor-detail"),
     path("", include("oncall.urls")),
     path("settings/", views.settings_page, name="settings"),
 ]

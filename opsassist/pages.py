@@ -21,6 +21,7 @@ from incidents.api.serializers import IncidentSerializer
 from incidents.choices import UNRESOLVED, Severity, Source, Status, TimelineKind
 from incidents.models import Incident, TimelineEntry
 from monitoring.api.serializers import MonitorSerializer
+from monitoring.forms import all_kind_inputs
 from monitoring.models import CheckResult, Monitor
 from monitoring.services import availability, open_incident_ids
 from opsassist.lib.errors import ServiceError
@@ -198,4 +199,5 @@ def monitors(request):
     return render(request, "monitoring/monitors.html", {
         "monitors": _monitors_state(timezone.now()), "simulation": settings.OPSASSIST_SIMULATION,
         "can_change": request.user.has_perm("monitoring.change_monitor"),
+        "can_add": request.user.has_perm("monitoring.add_monitor"), "kinds": all_kind_inputs(),
     })  # fmt: skip

@@ -131,9 +131,39 @@ const OpsAssist = (() => {
     return `<svg class="spark" viewBox="0 0 ${w} ${h}" width="${w}" height="${h}" aria-hidden="true"><polyline points="${points}"/></svg>`;
   }
 
+  // Human units from a metric's name: *_bytes in MiB, *_ms in ms, *_percent in %, *_seconds as a duration.
+  function human(key, value) {
+    if (typeof value !== "number") return [key.replace(/_/g, " "), String(value)];
+    const units = [[/_bytes$/, (v) => `${(v / 1048576).toFixed(1)} MiB`], [/_ms$/, (v) => `${Math.round(v)} ms`],
+      [/_percent$/, (v) => `${v} %`], [/_seconds$/, (v) => duration(v)]];
+    const found = units.find(([re]) => re.test(key));
+    return found ? [key.replace(found[0], "").replace(/_/g, " "), found[1](value)] : [key.replace(/_/g, " "), String(value)];
+  }
+  function metricsHtml(metrics) {
+    return Object.entries(metrics || {}).filter(([, v]) => typeof v !== "object")
+      .map(([k, v]) => { const [label, text] = human(k, v); return `<span>${esc(label)}: <strong>${esc(text)}</strong></span>`; }).join(" ");
+  }
+
+  // A line chart of {at, value} points (0-100); a gap longer than gapMs breaks the line.
+  function lineChart(points, gapMs, label) {
+    const w = 600, h = 160, pad = 4;
+    const valid = points.filter((p) => p.value !== null && p.value !== undefined);
+    if (!valid.length) return `<p class="muted">No data yet.</p>`;
+    const t0 = Date.parse(valid[0].at), t1 = Math.max(Date.parse(valid[valid.length - 1].at), t0 + 1);
+    const x = (t) => pad + ((t - t0) / (t1 - t0)) * (w - 2 * pad), y = (v) => h - pad - (v / 100) * (h - 2 * pad);
+    let d = "", last = null;
+    valid.forEach((p) => {
+      const t = Date.parse(p.at);
+      d += `${last === null || t - last > gapMs ? "M" : "L"}${x(t).toFixed(1)},${y(p.value).toFixed(1)} `;
+      last = t;
+    });
+    return `<svg class="chart-svg" viewBox="0 0 ${w} ${h}" role="img" aria-label="${esc(label)}" preserveAspectRatio="none">
+      <line x1="0" x2="${w}" y1="${y(100)}" y2="${y(100)}" class="grid"/><line x1="0" x2="${w}" y1="${y(50)}" y2="${y(50)}" class="grid"/>
+      <path d="${d}"/></svg><p class="muted small chart-axis"><span>${esc(when(valid[0].at))}</span><span>${esc(when(valid[valid.length - 1].at))}</span></p>`;
+  }
+
   function monitorTile(m, opts = {}) {
-    const metrics = Object.entries(m.metrics || {}).filter(([, v]) => typeof v !== "object")
-      .map(([k, v]) => `<span>${esc(k.replace(/_/g, " "))}: <strong>${esc(v)}</strong></span>`).join(" ");
+    const metrics = metricsHtml(m.metrics);
     const drill = m.drill;
     const buttons = opts.canChange ? `<div class="actions">
         <button type="button" class="secondary" data-check="${esc(m.name)}">Check now</button>
@@ -141,7 +171,7 @@ const OpsAssist = (() => {
         <button type="button" class="secondary" data-clear="${esc(m.name)}">Clear drill</button>` : ""}</div>` : "";
     const avail = m.availability || {};
     return `<article class="tile status-${esc(m.status)}" data-monitor="${esc(m.name)}">
-      <header><strong>${esc(m.name)}</strong> <span class="muted">${esc(m.kind)}</span>
+      <header><strong><a href="/monitors/${encodeURIComponent(m.name)}/">${esc(m.name)}</a></strong> <span class="muted">${esc(m.kind)}</span>
       <span class="badge status-${esc(m.status)}">${esc(m.status)}</span></header>
       <div class="health" aria-label="health ${esc(m.health ?? "unknown")} percent">${m.health ?? "–"}<small>%</small></div>
       ${sparkline(m.sparkline)}
@@ -365,7 +395,9 @@ const OpsAssist = (() => {
   // multi, bool, target, local-datetime); [data-group=<name>] rows become a list under <name>.
   function fieldValue(el) {
     const type = el.dataset.type;
+    const scale = Number(el.dataset.scale || 1);
     if (type === "int") return el.value === "" ? null : Number(el.value);
+    if (type === "number") return el.value === "" ? null : (scale === 1 ? Number(el.value) : Math.round(Number(el.value) * scale));
     if (type === "list") return el.value.split(/[,\n]/).map((v) => v.trim()).filter(Boolean);
     if (type === "multi") return Array.from(el.selectedOptions).map((o) => o.value);
     if (type === "bool") return el.checked;
@@ -377,6 +409,15 @@ const OpsAssist = (() => {
     $$("[name]", root).forEach((el) => {
       const group = el.closest("[data-group]");
       if (skipGroups && group && group !== root) return;
+      if (el.matches(":disabled") || (el.hasAttribute("data-optional") && el.value === "")) return;
+      const object = el.closest("[data-object]");
+      if (object) {
+        // Settings of a kind: only the keys given (the kind's defaults apply to the rest).
+        const value = fieldValue(el);
+        if (value === null || value === "" || (Array.isArray(value) && !value.length)) return;
+        (body[object.dataset.object] = body[object.dataset.object] || {})[el.name] = value;
+        return;
+      }
       if (el.dataset.type === "target") {
         const [kind, ...rest] = el.value.split(":");
         body[kind] = kind === "user" ? rest.join(":") : Number(rest.join(":"));
@@ -420,6 +461,16 @@ const OpsAssist = (() => {
     box.textContent = error ? (error.status === 403 ? "You are not allowed to change this. " : "") + error.message : "";
     box.hidden = !error;
   }
+  // A kind select enables only the chosen kind's settings.
+  function kindForms() {
+    $$("select[data-kind-select]").forEach((select) => {
+      const form = select.closest("form");
+      const show = () => $$("fieldset[data-kind]", form).forEach((f) => { f.disabled = f.hidden = f.dataset.kind !== select.value; });
+      select.addEventListener("change", show);
+      show();
+    });
+  }
+
   function apiForms() {
     document.addEventListener("submit", async (e) => {
       const form = e.target.closest("form[data-api]");
@@ -431,6 +482,7 @@ const OpsAssist = (() => {
       try {
         const saved = await send(form.dataset.method || "POST", form.dataset.api, formBody(form));
         if (form.dataset.next === "incident" && saved && saved.id) location.href = `/incidents/${saved.id}/`;
+        else if (form.dataset.nextUrl && saved) location.href = form.dataset.nextUrl.replace("{name}", encodeURIComponent(saved.name));
         else location.reload();
       } catch (err) { formError(form, err); } finally { if (button) button.disabled = false; }
     });
@@ -440,7 +492,10 @@ const OpsAssist = (() => {
       if (b.dataset.confirm && !b.dataset.apiDelete && !confirm(b.dataset.confirm)) { e.preventDefault(); return; }
       if (b.dataset.apiDelete) {
         if (b.dataset.confirm && !confirm(b.dataset.confirm)) return;
-        try { await send("DELETE", b.dataset.apiDelete); location.reload(); } catch (err) { formError(b.closest("form") || document, err); }
+        try {
+          await send("DELETE", b.dataset.apiDelete);
+          if (b.dataset.nextUrl) location.href = b.dataset.nextUrl; else location.reload();
+        } catch (err) { formError(b.closest("form") || document, err); }
       }
       if (b.dataset.addRow) {
         const rows = $(`[data-rows="${b.dataset.addRow}"]`, b.closest("form"));
@@ -516,6 +571,42 @@ const OpsAssist = (() => {
     });
   };
 
+  pages.monitor = () => {
+    const root = $("#monitor"), name = root.dataset.monitorName;
+    const monitor = data("monitor-data"), history = data("history-data");
+    const checks = history.checks.map((c) => ({ at: c.at, value: c.health }));
+    const draw = () => {
+      $("#chart-checks").innerHTML = lineChart(checks, Math.max(3 * history.interval_seconds * 1000, 60000), "health per check");
+      $("#chart-hours").innerHTML = lineChart(history.hours.map((r) => ({ at: r.at, value: r.healthy_percent })), 2 * 3600 * 1000, "healthy checks per hour");
+    };
+    const show = (m) => {
+      $("#monitor-metrics").innerHTML = metricsHtml(m.metrics);
+      $("#monitor-health").textContent = m.health ?? "–";
+      const st = $("#monitor-status");
+      st.textContent = m.status; st.className = `badge status-${m.status}`;
+      if (m.last_checked_at) { const t = $("#last-checked"); t.dateTime = m.last_checked_at; t.textContent = when(m.last_checked_at); }
+    };
+    show(monitor); draw();
+    const tbody = $("#incident-list tbody");
+    data("incidents-data").forEach((i) => tbody.insertAdjacentHTML("beforeend", incidentRow(i, "detected")));
+    on("monitor.updated", (m) => {
+      if (m.name !== name) return;
+      show(m);
+      if (m.last_checked_at && m.health !== null) { checks.push({ at: m.last_checked_at, value: m.health }); draw(); }
+    });
+    on("incident.updated", (i) => upsert(tbody, i, { column: "detected" }));
+    root.addEventListener("click", async (e) => {
+      const b = e.target.closest("button");
+      if (!b || !["check-now", "toggle-enabled"].includes(b.id)) return;
+      b.disabled = true;
+      showError(null);
+      try {
+        if (b.id === "check-now") await api("POST", `/api/v1/monitors/${encodeURIComponent(name)}/check`);
+        if (b.id === "toggle-enabled") { await api("PATCH", `/api/v1/monitors/${encodeURIComponent(name)}`, { enabled: b.dataset.enabled !== "1" }); location.reload(); }
+      } catch (err) { showError(err); } finally { b.disabled = false; }
+    });
+  };
+
   pages.monitors = () => {
     const container = $("#monitor-tiles");
     liveMonitors(container, data("monitors-data"), {
@@ -531,7 +622,7 @@ const OpsAssist = (() => {
   // Each page names itself in <body data-page>; no inline script starts it (the CSP allows none).
   document.addEventListener("DOMContentLoaded", () => {
     const page = pages[document.body.dataset.page];
-    apiForms(); navToggle(); guessTimeZone(); shortcuts();
+    apiForms(); kindForms(); navToggle(); guessTimeZone(); shortcuts();
     if (page) page();
     connect(); tick(); setInterval(tick, 1000);
   });
