@@ -589,6 +589,7 @@ const OpsAssist = (() => {
     show(monitor); draw();
     const tbody = $("#incident-list tbody");
     data("incidents-data").forEach((i) => tbody.insertAdjacentHTML("beforeend", incidentRow(i, "detected")));
+    if (!tbody.children.length) tbody.innerHTML = "<tr><td class='muted'>No incidents from this monitor.</td></tr>";
     on("monitor.updated", (m) => {
       if (m.name !== name) return;
       show(m);
