@@ -42,9 +42,19 @@ def _monitors_state(now) -> list[dict]:
     return data
 
 
-def _charts(now) -> dict:
-    since = (now - timedelta(days=14)).replace(hour=0, minute=0, second=0, microsecond=0)
-    days = [(since + timedelta(days=i)).date() for i in range(15)]
+CHART_RANGES = (7, 14, 30, 90)
+
+
+def _chart_days(request) -> int:
+    """The dashboard charts' range in days (?days=7|14|30|90; anything else: 14)."""
+    value = request.GET.get("days", "")
+    return int(value) if value.isdigit() and int(value) in CHART_RANGES else 14
+
+
+def _charts(now, span: int = 14) -> dict:
+    # Days in the viewer's zone, like TruncDate below (it truncates in the current time zone).
+    since = timezone.localtime(now - timedelta(days=span)).replace(hour=0, minute=0, second=0, microsecond=0)
+    days = [(since + timedelta(days=i)).date() for i in range(span + 1)]
     rows = (
         Incident.objects.filter(detected_at__gte=since)
         .annotate(day=TruncDate("detected_at"))
@@ -106,7 +116,8 @@ def dashboard(request):
     return render(request, "dashboard.html", {
         "active": _with_ai_flag(IncidentSerializer(active, many=True, context={"now": now}).data),
         "recent": _with_ai_flag(IncidentSerializer(recent, many=True, context={"now": now}).data),
-        "summary": summary, "reliability": reliability, "monitors": _monitors_state(now), "charts": _charts(now),
+        "summary": summary, "reliability": reliability, "monitors": _monitors_state(now),
+        "charts": _charts(now, _chart_days(request)), "chart_days": _chart_days(request), "chart_ranges": CHART_RANGES,
     })  # fmt: skip
 
 

@@ -82,3 +82,10 @@ def test_the_dashboard_counts_incidents_over_30_days(client, viewer):
     client.force_login(viewer)
     rows = client.get("/").context["reliability"]
     assert [(r["service"], r["incidents_30d"], r["day"]["incidents"]) for r in rows] == [("billing", 3, 1)]
+
+
+@pytest.mark.parametrize(("days", "expected"), [("30", 31), ("90", 91), ("1000", 15), ("x", 15)])
+def test_the_dashboard_charts_take_a_range(client, viewer, days, expected):
+    client.force_login(viewer)
+    response = client.get("/", {"days": days})
+    assert response.status_code == 200 and len(response.context["charts"]["days"]) == expected

@@ -251,8 +251,9 @@ const OpsAssist = (() => {
     new Chart($("#chart-mttx"), {
       type: "line",
       data: { labels: c.days, datasets: [
-        { label: "MTTA", data: c.mtta_minutes, borderColor: "#2457c5", spanGaps: true },
-        { label: "MTTR", data: c.mttr_minutes, borderColor: "#8e44ad", spanGaps: true }] },
+        // No line across days without incidents: a gap is a gap, not a trend.
+        { label: "MTTA", data: c.mtta_minutes, borderColor: "#2457c5", spanGaps: false },
+        { label: "MTTR", data: c.mttr_minutes, borderColor: "#8e44ad", spanGaps: false }] },
       options: { animation: false, responsive: true, scales: { y: { beginAtZero: true } } },
     });
   }
@@ -334,6 +335,9 @@ const OpsAssist = (() => {
         || "<tr><td colspan='3' class='muted'>No events or alerts (see the timeline).</td></tr>";
     }
 
+    const runFacts = (label, facts) => (facts && Object.keys(facts).length
+      ? `<p class="small"><strong>${label}:</strong> ${metricsHtml(facts) || esc(JSON.stringify(facts))}</p>` : "");
+
     async function loadRuns() {
       const runs = await api("GET", `/api/v1/incidents/${id}/remediations`);
       runInFlight = runs.some((r) => IN_FLIGHT.includes(r.status));
@@ -348,6 +352,7 @@ const OpsAssist = (() => {
           <p><strong>${esc(r.action)}</strong> <span class="badge">${esc(r.proposed_by)}</span> ${statusBadge(r.status)}</p>
           <p class="muted">${esc(r.rationale)}</p>
           <ol class="steps">${steps.map((s) => `<li class="${reached.includes(s) ? "done" : ""}">${s}</li>`).join("")}</ol>
+          ${runFacts("Result", r.result)}${runFacts("Verification", r.verification)}
           ${r.error ? `<p class="error small">${esc(r.error)}</p>` : ""}${decide}</div>`;
       }).join("") || "<p class='muted'>No remediation yet.</p>";
     }
