@@ -178,6 +178,7 @@ const OpsAssist = (() => {
       <p class="metrics">${metrics}</p>
       ${m.open_incident_id ? `<p><a href="/incidents/${m.open_incident_id}/">Incident #${m.open_incident_id}</a></p>` : ""}
       ${m.last_error ? `<p class="error small">${esc(m.last_error)}</p>` : ""}
+      <p class="muted small">last check ${m.last_checked_at ? `<time datetime="${esc(m.last_checked_at)}">${esc(when(m.last_checked_at))}</time>` : "never"}${m.enabled === false ? " · paused" : ""}</p>
       <p class="muted small" title="share of checks that passed">healthy checks: 24 h ${avail["24h"] ?? "–"} % · 7 d ${avail["7d"] ?? "–"} %</p>${buttons}</article>`;
   }
 
