@@ -132,9 +132,12 @@ const OpsAssist = (() => {
   }
 
   // Human units from a metric's name: *_bytes in MiB, *_ms in ms, *_percent in %, *_seconds as a duration.
+  const BYTE_METRICS = ["used_memory", "memory_limit", "maxmemory", "used_memory_rss"];  // Redis INFO names
   function human(key, value) {
     if (typeof value !== "number") return [key.replace(/_/g, " "), String(value)];
-    const units = [[/_bytes$/, (v) => `${(v / 1048576).toFixed(1)} MiB`], [/_ms$/, (v) => `${Math.round(v)} ms`],
+    const mib = (v) => `${(v / 1048576).toFixed(1)} MiB`;
+    if (BYTE_METRICS.includes(key)) return [key.replace(/_/g, " "), mib(value)];
+    const units = [[/_bytes$/, mib], [/_ms$/, (v) => `${Math.round(v)} ms`],
       [/_percent$/, (v) => `${v} %`], [/_seconds$/, (v) => duration(v)]];
     const found = units.find(([re]) => re.test(key));
     return found ? [key.replace(found[0], "").replace(/_/g, " "), found[1](value)] : [key.replace(/_/g, " "), String(value)];
