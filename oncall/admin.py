@@ -14,6 +14,7 @@ from oncall.models import (
     Schedule,
     ServiceOwnership,
     Team,
+    UserProfile,
 )
 from opsassist.lib import outbound
 
@@ -116,3 +117,11 @@ class NotificationAdmin(admin.ModelAdmin):
     list_display = ["created_at", "incident", "event", "kind", "recipient", "target", "status", "attempts", "error"]
     list_filter = ["status", "kind", "event"]
     readonly_fields = [f.name for f in Notification._meta.fields]
+
+
+@admin.register(UserProfile)
+class UserProfileAdmin(admin.ModelAdmin):
+    """Time zones; the calendar secret is not shown (its owner rotates it on the profile page)."""
+
+    list_display = ["user", "time_zone"]
+    search_fields = ["user__username"]
