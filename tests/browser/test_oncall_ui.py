@@ -13,6 +13,7 @@ from datetime import date, timedelta
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.test_ui import ROOT, browser, screenshot  # noqa: F401 - module fixture
 from tests.server import running_server
@@ -91,6 +92,10 @@ def test_a_team_set_up_in_the_pages_pages_whoever_covers_the_shift(browser, serv
     page.wait_for_selector("body[data-tz='Europe/Berlin']")  # guessed from the browser, saved
     set_up_in_the_pages(page, team, service)
     screenshot(page, "oncall-setup.png")
+    form = page.locator("#new-team")  # bad input: a clear message naming the field, nothing stored
+    form.locator("[name=name]").fill(team)
+    form.locator("button[type=submit]").click()
+    expect(form.locator(".form-error")).to_contain_text("name")
 
     page.goto("/oncall/")
     section = page.locator(f"section[data-team='{team}']")
