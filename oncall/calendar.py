@@ -44,12 +44,19 @@ def schedule_calendar(schedule: Schedule, now: datetime) -> bytes:
     return calendar.to_ical()
 
 
-def user_calendar(user, now: datetime) -> bytes:
-    """Every shift `user` covers in any schedule (rotation layers or overrides)."""
-    calendar = _calendar(f"My on-call shifts ({user.username})")
-    mine = Q(layers__members__user=user) | Q(overrides__user=user, overrides__end__gt=now - PAST)
+def user_shifts(user, since: datetime) -> list[tuple[Schedule, Shift]]:
+    """Every shift `user` covers in any schedule (rotation layers or overrides), soonest first."""
+    mine = Q(layers__members__user=user) | Q(overrides__user=user, overrides__end__gt=since)
+    found = []
     for schedule in Schedule.objects.filter(mine).select_related("team").distinct():
-        for shift in next_shifts(schedule, now - PAST, count=MAX_SHIFTS, horizon_days=HORIZON_DAYS):
+        for shift in next_shifts(schedule, since, count=MAX_SHIFTS, horizon_days=HORIZON_DAYS):
             if shift.user.pk == user.pk:
-                calendar.add_component(_event(schedule, shift, now))
+                found.append((schedule, shift))
+    return sorted(found, key=lambda pair: pair[1].start)
+
+
+def user_calendar(user, now: datetime) -> bytes:
+    calendar = _calendar(f"My on-call shifts ({user.username})")
+    for schedule, shift in user_shifts(user, now - PAST):
+        calendar.add_component(_event(schedule, shift, now))
     return calendar.to_ical()

@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
 
 from oncall import services
-from oncall.calendar import schedule_calendar, user_calendar
+from oncall.calendar import schedule_calendar, user_calendar, user_shifts
 from oncall.models import Channel, EscalationPolicy, EscalationStep, Layer, Override, Schedule, Team, UserProfile
 from oncall.schedule import next_shifts
 from opsassist.lib.errors import ServiceError
@@ -90,6 +90,7 @@ def profile(request):
     feed = absolute_url(reverse("oncall-user-feed", args=[profile.calendar_token]))
     return render(request, "oncall/profile.html", {
         "profile": profile, "feed": feed, "time_zones": sorted(available_timezones()), "error": error,
+        "shifts": user_shifts(request.user, timezone.now())[:10],
     }, status=400 if error else 200)  # fmt: skip
 
 

@@ -109,7 +109,9 @@ def test_my_shifts_feed_lists_only_my_shifts_and_rotates(client):
     team_with_rotation()
     ann = user("ann")
     client.force_login(ann)
-    page = client.get("/profile/").content.decode()
+    response = client.get("/profile/")
+    page = response.content.decode()
+    assert {shift.user.username for _, shift in response.context["shifts"]} == {"ann"}
     token = UserProfile.objects.get(user=ann).calendar_token
     assert f"/calendar/people/{token}.ics" in page
     client.logout()
