@@ -18,6 +18,7 @@ from oncall.models import (
     ServiceOwnership,
     SlackMessage,
     Team,
+    UserProfile,
 )
 from opsassist.lib import outbound
 
@@ -182,3 +183,11 @@ class ExternalRefAdmin(admin.ModelAdmin):
 class NotificationRuleAdmin(admin.ModelAdmin):
     list_display = ["user", "delay_minutes", "contact"]
     list_select_related = ["user", "contact"]
+
+
+@admin.register(UserProfile)
+class UserProfileAdmin(admin.ModelAdmin):
+    """Time zones; the calendar secret is not shown (its owner rotates it on the profile page)."""
+
+    list_display = ["user", "time_zone"]
+    search_fields = ["user__username"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import zoneinfo
 
 from django.conf import settings
@@ -18,6 +19,11 @@ def validate_time_zone(value: str) -> None:
         zoneinfo.ZoneInfo(value)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise ValidationError(f"'{value}' is not an IANA time zone (e.g. Europe/Berlin).") from None
+
+
+def new_calendar_token() -> str:
+    """A secret for a calendar feed URL: calendar apps fetch it without a session, so the URL is the key."""
+    return secrets.token_urlsafe(32)
 
 
 class Team(models.Model):
@@ -57,6 +63,7 @@ class Schedule(models.Model):
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="schedules")
     name = models.CharField(max_length=100)
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    calendar_token = models.CharField(max_length=64, unique=True, default=new_calendar_token, editable=False)
 
     class Meta:
         ordering = ["team__name", "name"]
@@ -64,6 +71,21 @@ class Schedule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.team} / {self.name}"
+
+
+class UserProfile(models.Model):
+    """A person's own settings: the time zone pages show times in ("" = not chosen yet, shown in UTC) and
+    the secret of their "my shifts" calendar feed."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
+    time_zone = models.CharField(max_length=64, blank=True, default="", validators=[validate_time_zone])
+    calendar_token = models.CharField(max_length=64, unique=True, default=new_calendar_token, editable=False)
+
+    class Meta:
+        ordering = ["user__username"]
+
+    def __str__(self) -> str:
+        return f"profile of {self.user}"
 
 
 class Layer(models.Model):

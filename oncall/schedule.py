@@ -46,42 +46,75 @@ def _layers(schedule: Schedule) -> list[tuple[Layer, list]]:
     return [(layer, layer.users) for layer in layers]
 
 
-def on_call_at(schedule: Schedule, at: datetime, layers: list | None = None) -> Shift | None:
-    """The shift covering `at`: an override first (the newest wins), then a calendar event, else the
-    highest layer with someone."""
-    override = (
-        Override.objects.filter(schedule=schedule, start__lte=at, end__gt=at)
-        .select_related("user")
-        .order_by("-created_at", "-id")
-        .first()
-    )
-    if override is not None:
-        return Shift(override.user, override.start, override.end, "override")
-    event = calendar_shift_at(schedule, at)  # calendar-fed schedules (iCal, Grafana OnCall imports)
-    if event is not None:
-        return Shift(event.user, event.start, event.end, "calendar")
-    tz = ZoneInfo(schedule.time_zone)
-    for layer, users in layers if layers is not None else _layers(schedule):
+def _overrides(schedule: Schedule, since: datetime, until: datetime) -> list[Override]:
+    """Overrides touching [since, until), newest first (the newest wins where two overlap)."""
+    window = Override.objects.filter(schedule=schedule, end__gt=since, start__lt=until)
+    return list(window.select_related("user").order_by("-created_at", "-id"))
+
+
+def _span(layers: list) -> timedelta:
+    """How far from an instant an override can still cut the layer shift covering it."""
+    return timedelta(days=max((layer.rotation_days for layer, _ in layers), default=1) + 1)
+
+
+def _resolve(at: datetime, layers: list, overrides: list[Override], tz: ZoneInfo) -> Shift | None:
+    """Who covers `at`, from layers and already loaded overrides (no queries)."""
+    for override in overrides:
+        if override.start <= at < override.end:
+            return Shift(override.user, override.start, override.end, "override")
+    for layer, users in layers:
         shift = layer_shift(layer, users, at, tz)
         if shift is not None:
             # Overrides inside the layer's shift split it: it resumes after the last one that ended and
             # stops where the next one starts.
-            windows = Override.objects.filter(schedule=schedule, end__gt=shift.start, start__lt=shift.end)
-            last_end = windows.filter(end__lte=at).order_by("-end").values_list("end", flat=True).first()
-            next_start = windows.filter(start__gt=at).order_by("start").values_list("start", flat=True).first()
-            return Shift(shift.user, max(shift.start, last_end or shift.start), next_start or shift.end, shift.source)
+            inside = [o for o in overrides if o.end > shift.start and o.start < shift.end]
+            last_end = max((o.end for o in inside if o.end <= at), default=shift.start)
+            next_start = min((o.start for o in inside if o.start > at), default=shift.end)
+            return Shift(shift.user, max(shift.start, last_end), next_start, shift.source)
     return None
 
 
+def on_call_at(schedule: Schedule, at: datetime, layers: list | None = None) -> Shift | None:
+    """The shift covering `at`: an override first (the newest wins), then a calendar event (iCal-fed and
+    Grafana OnCall imported schedules), else the highest layer with someone."""
+    layers = layers if layers is not None else _layers(schedule)
+    span = _span(layers)
+    overrides = _overrides(schedule, at - span, at + span)
+    for override in overrides:
+        if override.start <= at < override.end:
+            return Shift(override.user, override.start, override.end, "override")
+    event = calendar_shift_at(schedule, at)
+    if event is not None:
+        return Shift(event.user, event.start, event.end, "calendar")
+    return _resolve(at, layers, overrides, ZoneInfo(schedule.time_zone))
+
+
+def _next_change(at: datetime, layers: list, overrides: list[Override], tz: ZoneInfo) -> datetime | None:
+    """When nobody covers `at`: the next instant someone may (a layer's first shift or an override)."""
+    starts = [o.start for o in overrides if o.start > at]
+    for layer, users in layers:
+        first = datetime.combine(layer.start_date, layer.handoff_time, tzinfo=tz).astimezone(UTC)
+        if users and first > at:
+            starts.append(first)
+    return min(starts, default=None)
+
+
 def next_shifts(schedule: Schedule, since: datetime, count: int = 10, horizon_days: int = 60) -> list[Shift]:
-    """The coming shifts (the current one first), merging layers and overrides."""
+    """The coming shifts (the current one first), merging layers and overrides.
+
+    Two queries whatever the horizon: the layers and the overrides are loaded once, then the walk jumps
+    from one hand-off (or override edge) to the next."""
     layers = _layers(schedule)
+    until = since + timedelta(days=horizon_days)
+    span = _span(layers)
+    overrides = _overrides(schedule, since - span, until + span)
+    tz = ZoneInfo(schedule.time_zone)
     shifts: list[Shift] = []
-    at, until = since, since + timedelta(days=horizon_days)
+    at = since
     while len(shifts) < count and at < until:
-        shift = on_call_at(schedule, at, layers)
+        shift = _resolve(at, layers, overrides, tz)
         if shift is None:
-            at += timedelta(hours=1)
+            at = _next_change(at, layers, overrides, tz) or until
             continue
         if not shifts or shifts[-1] != shift:
             shifts.append(shift)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime, timedelta
+from zoneinfo import available_timezones
 
 from celery import current_app
 from django.conf import settings
@@ -28,10 +29,13 @@ from oncall.models import (
     ServiceOwnership,
     SlackMessage,
     Team,
+    UserProfile,
+    new_calendar_token,
 )
 from oncall.schedule import Shift, on_call_at
 from oncall.transports import transport_for
 from oncall.transports.base import NotConfigured, TransportError
+from opsassist.lib.errors import ServiceError
 from opsassist.lib.redact import log_remote_error, public_error
 
 log = logging.getLogger(__name__)
@@ -575,3 +579,39 @@ def _record_stuck(notification: Notification, error: str) -> None:
         text = f"Notification to {who} via {notification.kind} failed: {error}."
         incident_services.record(notification.incident, TimelineKind.NOTIFICATION, ACTOR, text,
                                  {"notification": notification.pk})  # fmt: skip
+
+
+# --- Profiles and calendar feeds ------------------------------------------------------------------
+
+
+def profile_for(user) -> UserProfile:
+    profile, _ = UserProfile.objects.get_or_create(user=user)
+    return profile
+
+
+def check_time_zone(value: str) -> str:
+    """Raises ServiceError unless `value` is an IANA zone name."""
+    value = (value or "").strip()
+    if value not in available_timezones():
+        raise ServiceError(f"'{value[:64]}' is not an IANA time zone (e.g. Europe/Berlin).", field="time_zone")
+    return value
+
+
+def do_set_time_zone(user, value: str, *, only_if_unset: bool = False) -> UserProfile:
+    """Store the zone pages show `user` times in; with only_if_unset, a browser's guess never overwrites
+    a zone the person chose."""
+    value = check_time_zone(value)
+    profile = profile_for(user)
+    rows = UserProfile.objects.filter(pk=profile.pk)
+    if only_if_unset:
+        rows = rows.filter(time_zone="")
+    rows.update(time_zone=value)
+    profile.refresh_from_db()
+    return profile
+
+
+def do_rotate_calendar_token(row: Schedule | UserProfile) -> str:
+    """A new secret for the row's calendar feed; the old URL stops working at once."""
+    row.calendar_token = new_calendar_token()
+    type(row).objects.filter(pk=row.pk).update(calendar_token=row.calendar_token)
+    return row.calendar_token

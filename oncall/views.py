@@ -1,74 +1,142 @@
-"""Pages and endpoints reached from outside a login session: action links and Slack's interactivity."""
+"""On-call pages: who is on call, the team set-up, the viewer's profile and the calendar feeds.
+
+Edits of teams, schedules, overrides and policies go from the page to the REST API (same serializers,
+same permissions); the views here only render, plus the few form posts the API has no endpoint for
+(profile time zone, rotating a feed secret)."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
-from django.views.decorators.cache import never_cache
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods, require_POST
+from zoneinfo import available_timezones
 
-from oncall import links, slack
-from oncall.models import ActionLink
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required, permission_required
+from django.db.models import Prefetch
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST, require_safe
+
+from oncall import services
+from oncall.calendar import schedule_calendar, user_calendar, user_shifts
+from oncall.models import Channel, EscalationPolicy, EscalationStep, Layer, Override, Schedule, Team, UserProfile
+from oncall.schedule import next_shifts
 from opsassist.lib.errors import ServiceError
+from opsassist.lib.publicurl import absolute_url
 
-# action: (page title, button, past tense, what the button does)
-EXPLANATIONS = {
-    ActionLink.Action.ACKNOWLEDGE: ("Acknowledge incident", "Acknowledge", "acknowledged",
-                                    "acknowledges the incident: escalation stops"),
-    ActionLink.Action.RESOLVE: ("Resolve incident", "Resolve", "resolved", "resolves the incident"),
-    ActionLink.Action.SNOOZE: ("Snooze incident", "Snooze", "snoozed",
-                               "snoozes the incident: no paging until the time is up; still unresolved then, it "
-                               "pages again"),
-}  # fmt: skip
+SHIFTS_SHOWN = 6
 
 
-def _page(request: HttpRequest, status: int = 200, **context) -> HttpResponse:
-    response = render(request, "oncall/action_link.html", context, status=status)
-    # The token is in this page's URL: it may go only to ourselves. (Not "no-referrer": browsers then send
-    # `Origin: null` with the form, which the CSRF check rightly refuses.)
-    response["Referrer-Policy"] = "same-origin"
+def _schedules():
+    layers = Prefetch("layers", Layer.objects.prefetch_related("members__user").order_by("-order", "id"))
+    return Schedule.objects.select_related("team").prefetch_related(layers)
+
+
+def _schedule_state(schedule: Schedule, now) -> dict:
+    path = reverse("oncall-schedule-feed", args=[schedule.calendar_token])
+    return {"schedule": schedule, "next": next_shifts(schedule, now, count=SHIFTS_SHOWN), "feed": absolute_url(path)}
+
+
+def _team_state(team: Team, now) -> dict:
+    found = services.on_call_for_team(team, now)
+    schedules = [s for s in _schedules().filter(team=team)]
+    overrides = Override.objects.filter(schedule__team=team, end__gt=now).select_related("user", "schedule")
+    return {
+        "team": team, "services": [s.service for s in team.services.all()], "members": list(team.members.all()),
+        "shift": found[0] if found else None, "on_call_schedule": found[1] if found else None,
+        "schedules": [_schedule_state(s, now) for s in schedules], "overrides": overrides.order_by("start")[:20],
+    }  # fmt: skip
+
+
+@login_required
+def oncall(request):
+    now = timezone.now()
+    teams = [_team_state(team, now) for team in Team.objects.prefetch_related("services", "members")]
+    return render(request, "oncall/oncall.html", {
+        "teams": teams, "users": get_user_model().objects.filter(is_active=True).order_by("username"),
+        "can_cover": request.user.has_perm("oncall.add_override"),
+        "can_delete_override": request.user.has_perm("oncall.delete_override"),
+        "can_rotate": request.user.has_perm("oncall.change_schedule"),
+    })  # fmt: skip
+
+
+def _policies():
+    steps = Prefetch("steps", EscalationStep.objects.select_related("schedule", "user", "channel"))
+    return EscalationPolicy.objects.select_related("team").prefetch_related(steps)
+
+
+@login_required
+def setup(request):
+    """Teams, their services, schedules (rotation layers) and escalation policies."""
+    teams = Team.objects.prefetch_related("members", "services")
+    return render(request, "oncall/setup.html", {
+        "teams": teams, "schedules": _schedules(), "policies": _policies(),
+        "users": get_user_model().objects.filter(is_active=True).order_by("username"),
+        "channels": Channel.objects.all(), "time_zones": sorted(available_timezones()),
+        "teams_without_policy": teams.filter(escalation_policy__isnull=True),
+    })  # fmt: skip
+
+
+@login_required
+def profile(request):
+    profile = services.profile_for(request.user)
+    error = None
+    if request.method == "POST":
+        try:
+            services.do_set_time_zone(request.user, request.POST.get("time_zone", ""))
+            return redirect("profile")
+        except ServiceError as exc:
+            error = exc
+    feed = absolute_url(reverse("oncall-user-feed", args=[profile.calendar_token]))
+    return render(request, "oncall/profile.html", {
+        "profile": profile, "feed": feed, "time_zones": sorted(available_timezones()), "error": error,
+        "shifts": user_shifts(request.user, timezone.now())[:10],
+    }, status=400 if error else 200)  # fmt: skip
+
+
+@login_required
+@require_POST
+def guess_time_zone(request):
+    """The browser's zone (from Intl), stored only while the person has chosen none."""
+    try:
+        profile = services.do_set_time_zone(request.user, request.POST.get("time_zone", ""), only_if_unset=True)
+    except ServiceError as exc:
+        return JsonResponse({exc.field: [exc.message]}, status=400)
+    return JsonResponse({"time_zone": profile.time_zone})
+
+
+@login_required
+@require_POST
+def rotate_my_feed(request):
+    services.do_rotate_calendar_token(services.profile_for(request.user))
+    return redirect("profile")
+
+
+@require_POST
+@permission_required("oncall.change_schedule", raise_exception=True)
+def rotate_schedule_feed(request, pk: int):
+    services.do_rotate_calendar_token(get_object_or_404(Schedule, pk=pk))
+    return redirect("oncall")
+
+
+def _ics(body: bytes, name: str) -> HttpResponse:
+    response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
+    response["Content-Disposition"] = f'inline; filename="{name}.ics"'
+    response["Cache-Control"] = "private, max-age=300"
     response["X-Robots-Tag"] = "noindex"
     return response
 
 
-def _refused(request: HttpRequest, status: int, message: str, incident=None) -> HttpResponse:
-    return _page(request, status, heading="Nothing was changed", message=message, incident=incident)
+@require_safe
+def schedule_feed(request, token: str):
+    """No session: the secret in the URL is the key (calendar apps cannot log in)."""
+    schedule = get_object_or_404(Schedule.objects.select_related("team"), calendar_token=token)
+    return _ics(schedule_calendar(schedule, timezone.now()), f"oncall-{schedule.pk}")
 
 
-@never_cache
-@require_http_methods(["GET", "POST"])
-def action_link(request: HttpRequest, token: str) -> HttpResponse:
-    """GET: what the link will do, with a button (changes nothing: scanners fetch links). POST: do it."""
-    try:
-        link = links.check_link(token)
-    except links.LinkRefused as exc:
-        return _refused(request, exc.status, exc.message)
-    title, button, done, effect = EXPLANATIONS[link.action]
-    if request.method == "GET":
-        explanation = f"This {effect}. You act as {link.recipient}; the link works once."
-        return _page(request, heading=title, incident=link.incident, link=link, form=True, button=button,
-                     explanation=explanation, snooze_minutes=links.SNOOZE_MINUTES,
-                     default_minutes=links.DEFAULT_SNOOZE_MINUTES)  # fmt: skip
-    try:
-        minutes = links.check_minutes(request.POST.get("minutes"))
-        incident = links.do_use_link(link, minutes)
-    except links.LinkRefused as exc:
-        return _refused(request, exc.status, exc.message, link.incident)
-    except ServiceError as exc:
-        return _refused(request, 409, exc.message, link.incident)
-    incident.refresh_from_db()
-    suffix = f" for {minutes} minutes" if link.action == ActionLink.Action.SNOOZE else ""
-    return _page(request, heading=f"Incident {done}", incident=incident,
-                 message=f"Incident #{incident.pk} {done}{suffix} by {link.recipient}.")  # fmt: skip
-
-
-@csrf_exempt  # Slack signs the request instead (verified before anything is read)
-@require_POST
-def slack_interactive(request: HttpRequest) -> HttpResponse:
-    """Slack's interactivity request URL: Acknowledge / Resolve button clicks."""
-    try:
-        answer = slack.do_handle_interaction(request.body, request.headers)
-    except slack.SlackRefused as exc:
-        return HttpResponse(exc.message, status=exc.status, content_type="text/plain")
-    return JsonResponse(answer)
+@require_safe
+def user_feed(request, token: str):
+    profile = get_object_or_404(UserProfile.objects.select_related("user"), calendar_token=token)
+    if not profile.user.is_active:
+        return HttpResponse(status=404)
+    return _ics(user_calendar(profile.user, timezone.now()), "my-shifts")

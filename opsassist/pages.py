@@ -3,10 +3,11 @@ keeps it live over /ws/incidents/."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from typing import cast
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -14,21 +15,23 @@ from django.db.models import Avg, Count
 from django.db.models.functions import TruncDate
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_http_methods, require_POST
 
 from incidents import analytics, noise
 from incidents.api.filters import IncidentFilterSet
 from incidents.api.serializers import IncidentSerializer
-from incidents.choices import UNRESOLVED, Severity, Source, Status
+from incidents.choices import UNRESOLVED, Severity, Source, Status, TimelineKind
 from incidents.forms import MaintenanceWindowForm
-from incidents.models import Incident, MaintenanceWindow
+from incidents.models import Incident, MaintenanceWindow, TimelineEntry
 from monitoring.api.serializers import MonitorSerializer
+from monitoring.forms import all_kind_inputs
 from monitoring.models import CheckResult, Monitor
 from monitoring.queries import availability, open_incident_ids
-from oncall.models import Team
-from oncall.schedule import next_shifts
-from oncall.services import fallback_team, on_call_for_team, unowned_services
+from oncall.services import fallback_team, unowned_services
 from opsassist.lib.errors import ServiceError
+from remediation.actions import allowed_actions
+from remediation.analysis import monitor_of
 
 
 def _monitors_state(now) -> list[dict]:
@@ -45,9 +48,19 @@ def _monitors_state(now) -> list[dict]:
     return data
 
 
-def _charts(now) -> dict:
-    since = (now - timedelta(days=14)).replace(hour=0, minute=0, second=0, microsecond=0)
-    days = [(since + timedelta(days=i)).date() for i in range(15)]
+CHART_RANGES = (7, 14, 30, 90)
+
+
+def _chart_days(request) -> int:
+    """The dashboard charts' range in days (?days=7|14|30|90; anything else: 14)."""
+    value = request.GET.get("days", "")
+    return int(value) if value.isdigit() and int(value) in CHART_RANGES else 14
+
+
+def _charts(now, span: int = 14) -> dict:
+    # Days in the viewer's zone, like TruncDate below (it truncates in the current time zone).
+    since = timezone.localtime(now - timedelta(days=span)).replace(hour=0, minute=0, second=0, microsecond=0)
+    days = [(since + timedelta(days=i)).date() for i in range(span + 1)]
     rows = (
         Incident.objects.filter(detected_at__gte=since)
         .annotate(day=TruncDate("detected_at"))
@@ -81,51 +94,123 @@ def _charts(now) -> dict:
     }
 
 
+def _with_ai_flag(rows) -> list:
+    flagged = ai_analysed_ids(row["id"] for row in rows)
+    return [{**row, "ai_analysed": row["id"] in flagged} for row in rows]
+
+
+def _reliability(now) -> list[dict]:
+    """One row per service seen in 30 days: availability over 24 h and 7 d, and the 30-day incident count."""
+    month = analytics.service_reliability(analytics.Window(since=now - timedelta(days=30), until=now), now)
+    names = [row["service"] for row in month]
+    windows = {"24h": timedelta(hours=24), "7d": timedelta(days=7)}
+    by_window = {
+        key: {r["service"]: r for r in analytics.service_reliability(analytics.Window(since=now - span, until=now),
+                                                                     now, names)}
+        for key, span in windows.items()
+    }  # fmt: skip
+    day, week = by_window["24h"], by_window["7d"]
+    return [{"service": r["service"], "day": day[r["service"]], "week": week[r["service"]],
+             "incidents_30d": r["incidents"]} for r in month]  # fmt: skip
+
+
 @login_required
 def dashboard(request):
     now = timezone.now()
     active = Incident.objects.filter(status__in=UNRESOLVED).select_related("assigned_to")[:100]
     recent = Incident.objects.select_related("assigned_to")[:20]
     summary = analytics.current(now)
-    week = analytics.service_reliability(analytics.Window(since=now - timedelta(days=7), until=now), now)
-    reliability = {
-        "24h": analytics.service_reliability(analytics.Window(since=now - timedelta(hours=24), until=now), now),
-        "7d": {row["service"]: row for row in week},
-    }
+    reliability = _reliability(now)
     return render(request, "dashboard.html", {
-        "active": IncidentSerializer(active, many=True, context={"now": now}).data,
-        "recent": IncidentSerializer(recent, many=True, context={"now": now}).data,
-        "summary": summary, "reliability": reliability, "monitors": _monitors_state(now), "charts": _charts(now),
+        "active": _with_ai_flag(IncidentSerializer(active, many=True, context={"now": now}).data),
+        "recent": _with_ai_flag(IncidentSerializer(recent, many=True, context={"now": now}).data),
+        "summary": summary, "reliability": reliability, "monitors": _monitors_state(now),
+        "charts": _charts(now, _chart_days(request)), "chart_days": _chart_days(request), "chart_ranges": CHART_RANGES,
         "unowned": unowned_services(now - timedelta(days=7)), "fallback_team": fallback_team(),
     })  # fmt: skip
 
 
+SORTABLE = {"severity": "severity", "id": "id", "service": "service", "status": "status",
+            "assigned_to": "assigned_to__username", "detected_at": "detected_at"}  # fmt: skip
+COLUMNS = [("severity", "Severity"), ("id", "Incident"), ("service", "Service"), ("", "Source"), ("status", "Status"),
+           ("assigned_to", "Assignee"), ("detected_at", "Detected")]  # fmt: skip
+
+
+def _page_filters(request, queryset):
+    """The list page's own filters on top of the API's: a part of a service name, a date range (days in
+    the viewer's zone) and a sortable column. Raises ServiceError naming the field."""
+    params = request.GET
+    if params.get("service_contains"):
+        queryset = queryset.filter(service__icontains=params["service_contains"].strip())
+    for name, lookup, extra in (("from", "detected_at__gte", 0), ("to", "detected_at__lt", 1)):
+        if params.get(name):
+            try:
+                day = parse_date(params[name]) if len(params[name]) == 10 else None
+            except ValueError:
+                day = None
+            if day is None:
+                raise ServiceError(f"{name}: '{params[name][:20]}' is not a date (YYYY-MM-DD).", field=name)
+            start = datetime.combine(day + timedelta(days=extra), time.min, tzinfo=timezone.get_current_timezone())
+            queryset = queryset.filter(**{lookup: start})
+    ordering = params.get("ordering", "")
+    if ordering:
+        field = SORTABLE.get(ordering.lstrip("-"))
+        if field is None:
+            raise ServiceError(f"ordering: '{ordering[:30]}' is not a sortable column.", field="ordering")
+        queryset = queryset.order_by(("-" if ordering.startswith("-") else "") + field, "-id")
+    return queryset
+
+
 @login_required
 def incident_list(request):
-    filterset = IncidentFilterSet(request.GET, queryset=Incident.objects.select_related("assigned_to"))
+    api_params = request.GET.copy()
+    for name in ("service_contains", "from", "to", "ordering", "page"):
+        api_params.pop(name, None)
+    filterset = IncidentFilterSet(api_params, queryset=Incident.objects.select_related("assigned_to"))
     errors = filterset.errors if not filterset.is_valid() else None
     try:
-        queryset = Incident.objects.none() if errors else filterset.qs
+        queryset = Incident.objects.none() if errors else _page_filters(request, filterset.qs)
         queryset.exists()
     except ServiceError as exc:
         errors, queryset = exc.message, Incident.objects.none()
     page = Paginator(queryset, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
+    without_ordering = query.copy()
+    without_ordering.pop("ordering", None)
     return render(request, "incidents/list.html", {
-        "page": page, "incidents": IncidentSerializer(page.object_list, many=True).data, "filters": request.GET,
-        "query": query.urlencode(), "statuses": Status.values, "severities": Severity.values,
-        "sources": Source.values, "errors": errors,
-    })  # fmt: skip
+        "page": page, "incidents": _with_ai_flag(IncidentSerializer(page.object_list, many=True).data),
+        "filters": request.GET, "can_change": request.user.has_perm("incidents.change_incident"),
+        "can_add": request.user.has_perm("incidents.add_incident"), "users": _usernames(), "columns": COLUMNS,
+        "query": query.urlencode(), "query_without_ordering": without_ordering.urlencode(),
+        "statuses": Status.values, "severities": Severity.values, "sources": Source.values, "errors": errors,
+    }, status=400 if errors else 200)  # fmt: skip
+
+
+def _usernames():
+    return get_user_model().objects.filter(is_active=True).order_by("username").values_list("username", flat=True)
+
+
+def ai_analysed_ids(ids) -> set[int]:
+    """Incidents Claude analysed (an analysis entry by the `ai` actor): they carry the robot badge."""
+    rows = TimelineEntry.objects.filter(incident_id__in=list(ids), kind=TimelineKind.ANALYSIS, actor="ai")
+    return set(rows.values_list("incident_id", flat=True))
 
 
 @login_required
 def incident_detail(request, pk: int):
     incident = get_object_or_404(Incident.objects.select_related("assigned_to"), pk=pk)
+    monitor = monitor_of(incident)
+    data = IncidentSerializer(incident).data
+    data["ai_analysed"] = bool(ai_analysed_ids([incident.pk]))
     return render(request, "incidents/detail.html", {
-        "incident": incident, "incident_json": IncidentSerializer(incident).data,
+        "incident": incident, "incident_json": data, "monitor": monitor,
         "can_change": request.user.has_perm("incidents.change_incident"),
         "can_approve": request.user.has_perm("remediation.approve_remediationrun"),
+        "can_remediate": bool(allowed_actions(monitor)),
+        "proposer": "Claude" if settings.ANTHROPIC_API_KEY else "built-in rules",
+        "users": _usernames(),
+        "severities": Severity.values,
     })  # fmt: skip
 
 
@@ -134,22 +219,8 @@ def monitors(request):
     return render(request, "monitoring/monitors.html", {
         "monitors": _monitors_state(timezone.now()), "simulation": settings.OPSASSIST_SIMULATION,
         "can_change": request.user.has_perm("monitoring.change_monitor"),
+        "can_add": request.user.has_perm("monitoring.add_monitor"), "kinds": all_kind_inputs(),
     })  # fmt: skip
-
-
-@login_required
-def oncall(request):
-    now = timezone.now()
-    teams = []
-    for team in Team.objects.prefetch_related("schedules", "services"):
-        found = on_call_for_team(team, now)
-        schedule = found[1] if found else team.schedules.order_by("id").first()
-        teams.append({
-            "team": team, "services": [s.service for s in team.services.all()],
-            "shift": found[0] if found else None, "schedule": schedule,
-            "next": next_shifts(schedule, now, count=6) if schedule else [],
-        })  # fmt: skip
-    return render(request, "oncall/oncall.html", {"teams": teams})
 
 
 @login_required

@@ -9,7 +9,8 @@ from tests.browser.test_ui import browser, logged_in, server  # noqa: F401 - mod
 
 pytestmark = pytest.mark.server
 
-PAGES = ["/", "/incidents/", "/monitors/", "/oncall/", "/docs", "/admin/", "/admin/auth/user/"]
+PAGES = ["/", "/incidents/", "/monitors/", "/oncall/", "/oncall/setup/", "/profile/", "/docs", "/admin/",
+         "/admin/auth/user/"]  # fmt: skip
 
 
 def _watch(page) -> list[str]:
