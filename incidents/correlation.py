@@ -152,7 +152,7 @@ def _chunks(items: list) -> Iterator[list]:
 
 def _without_open_incident(names: list[str]) -> set[str]:
     unresolved = Incident.objects.filter(source=Source.EVENTS, status__in=UNRESOLVED)
-    taken = set()
+    taken: set[str] = set()
     for chunk in _chunks(names):
         taken.update(unresolved.filter(service__in=chunk).values_list("service", flat=True))
     return set(names) - taken
@@ -268,7 +268,7 @@ def _link_chunk(chunk: list[tuple[int, str, datetime | None]], since: datetime, 
     bounds = [max(since, (first or since) - window) for _, _, first in chunk]
     with connection.cursor() as cursor:
         if connection.vendor != "postgresql":
-            params = []
+            params: list[int | str | None] = []
             for (pk, service, _), bound in zip(chunk, bounds, strict=True):
                 params += [pk, service, connection.ops.adapt_datetimefield_value(bound)]
             cursor.execute(ATTACH_SQL_SQLITE.format(values=", ".join(["(%s, %s, %s)"] * len(chunk))), params)

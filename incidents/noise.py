@@ -44,7 +44,9 @@ def check_matchers(matchers) -> dict:
     unknown = set(matchers) - {*MATCHER_FIELDS, "labels"}
     if unknown:
         raise ServiceError(f"Unknown matcher(s): {', '.join(sorted(map(str, unknown)))}.", field="matchers")
-    clean = {name: _check_value(f"matchers.{name}", matchers[name]) for name in MATCHER_FIELDS if name in matchers}
+    clean: dict[str, str | dict[str, str]] = {
+        name: _check_value(f"matchers.{name}", matchers[name]) for name in MATCHER_FIELDS if name in matchers
+    }
     if "labels" in matchers:
         labels = matchers["labels"]
         if not isinstance(labels, dict) or not labels or len(labels) > MAX_LABELS:

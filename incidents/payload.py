@@ -36,7 +36,7 @@ def incident_shape(incident: Incident, now: datetime | None = None) -> dict:
         "suggested_severity": incident.suggested_severity, "root_cause": incident.root_cause,
         "resolution_notes": incident.resolution_notes, "event_count": incident.event_count,
         "alert_count": incident.alert_count,
-        "assigned_to": incident.assigned_to.username if incident.assigned_to_id else None,
+        "assigned_to": incident.assigned_to.username if incident.assigned_to else None,
         "detected_at": iso(incident.detected_at), "acknowledged_at": iso(incident.acknowledged_at),
         "resolved_at": iso(incident.resolved_at), "closed_at": iso(incident.closed_at),
         "updated_at": iso(incident.updated_at),

@@ -600,7 +600,7 @@ def _reopen_recovered(key: dict, actor, now: datetime) -> Incident | None:
     since = now - timedelta(seconds=settings.FLAP_WINDOW_SECONDS)
     recent = Incident.objects.filter(status=Status.RESOLVED, recovered_at__gte=since, **key)
     incident = recent.order_by("-recovered_at").first()
-    if incident is None:
+    if incident is None or incident.recovered_at is None:
         return None
     seconds = round((now - incident.recovered_at).total_seconds())
     try:
@@ -662,6 +662,7 @@ def _join_storm(incident: Incident, now: datetime) -> None:
             Incident.objects.filter(pk=parent.pk).update(paging_held=True)
             record(parent, TimelineKind.UPDATE, SYSTEM, "A new wave of incidents joined this storm.", at=now)
     else:
+        assert parent is not None  # raging needs a parent
         joining = Incident.objects.filter(pk=incident.pk, parent__isnull=True)
     _attach(parent, list(joining.values_list("pk", flat=True)), now)
     incident.parent_id = parent.pk

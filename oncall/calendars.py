@@ -17,6 +17,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -32,6 +33,9 @@ from django.utils import timezone
 from oncall.calendar_models import CalendarShift, CalendarSource
 from opsassist.lib import outbound
 from opsassist.lib.errors import ServiceError
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +120,7 @@ def _duration(event) -> timedelta:
     return timedelta(days=1) if not isinstance(event["DTSTART"].dt, datetime) else timedelta(0)
 
 
-def users_by_name(names: set[str]) -> dict[str, object]:
+def users_by_name(names: set[str]) -> dict[str, User]:
     """Active users whose e-mail address or username is one of `names` (lower-cased keys)."""
     wanted = {n.lower() for n in names}
     if not wanted:
@@ -127,7 +131,7 @@ def users_by_name(names: set[str]) -> dict[str, object]:
         .annotate(email_l=Lower("email"), username_l=Lower("username"))
         .filter(Q(email_l__in=wanted) | Q(username_l__in=wanted))
     )
-    found: dict[str, object] = {}
+    found: dict[str, User] = {}
     for user in users.order_by("id"):
         found.setdefault(user.username_l, user)
         if user.email_l:
@@ -147,7 +151,8 @@ def do_expand_source(source: CalendarSource, now: datetime | None = None) -> int
                          now + timedelta(days=settings.CALENDAR_HORIZON_DAYS), tz)  # fmt: skip
     users = users_by_name({p for o in occurrences for p in o.people})
     bonus = OVERRIDE_PRIORITY if source.role == CalendarSource.Role.OVERRIDES else 0
-    rows, unmatched = [], set()
+    rows: list[CalendarShift] = []
+    unmatched: set[str] = set()
     for occurrence in occurrences:
         matched = [users[p.lower()] for p in occurrence.people if p.lower() in users]
         unmatched.update(p for p in occurrence.people if p.lower() not in users)

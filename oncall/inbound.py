@@ -54,7 +54,9 @@ class OnCallAlertmanagerView(AlertmanagerWebhookView):
     authentication_classes = [PathTokenAuthentication]
 
     def labelled_service(self, labels: dict) -> str:
-        return "" if integration_of(self.request).service else super().labelled_service(labels)
+        integration = integration_of(self.request)
+        assert integration is not None  # PathTokenAuthentication lets only integrations in
+        return "" if integration.service else super().labelled_service(labels)
 
     def post(self, request, **kwargs):
         return super().post(request)

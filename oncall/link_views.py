@@ -13,7 +13,7 @@ from oncall.models import ActionLink
 from opsassist.lib.errors import ServiceError
 
 # action: (page title, button, past tense, what the button does)
-EXPLANATIONS = {
+EXPLANATIONS: dict[str, tuple[str, str, str, str]] = {
     ActionLink.Action.ACKNOWLEDGE: ("Acknowledge incident", "Acknowledge", "acknowledged",
                                     "acknowledges the incident: escalation stops"),
     ActionLink.Action.RESOLVE: ("Resolve incident", "Resolve", "resolved", "resolves the incident"),

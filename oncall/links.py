@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -24,6 +25,9 @@ from incidents.choices import Status
 from incidents.models import Incident
 from oncall.models import ActionLink, Channel
 from opsassist.lib.publicurl import absolute_url
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 SNOOZE_MINUTES = (15, 30, 60, 120, 240)
 DEFAULT_SNOOZE_MINUTES = 30
@@ -43,7 +47,7 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _recipient(recipient) -> tuple[object | None, str]:
+def _recipient(recipient) -> tuple[User | None, str]:
     """(user or None, the actor's name) for a User, a username, a Channel or "channel:<name>"."""
     if isinstance(recipient, Channel):
         return None, f"channel:{recipient.name}"
@@ -88,7 +92,7 @@ def check_link(token: str, now: datetime | None = None) -> ActionLink:
         raise LinkRefused(410, "This link has already been used.")
     if link.expires_at <= now:
         raise LinkRefused(410, "This link has expired.")
-    if link.user_id and not (link.user.is_active and link.user.has_perm(CHANGE_PERMISSION)):
+    if link.user is not None and not (link.user.is_active and link.user.has_perm(CHANGE_PERMISSION)):
         raise LinkRefused(403, f"{link.user.username} may not change incidents any more.")
     return link
 

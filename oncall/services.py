@@ -243,7 +243,8 @@ def do_on_status_change(incident_id: int, new: str, actor: str) -> None:
     if incident.parent_id is not None or (incident.paging_held and escalation is None):
         return  # nobody was told it opened (a storm child, or held from the start): nobody is told it moved
     team = escalation.team if escalation else team_for_service(incident.service)
-    event = {Status.ACKNOWLEDGED: Channel.Event.ACKNOWLEDGE, Status.RESOLVED: Channel.Event.RESOLVE}.get(new)
+    events: dict[str, str] = {Status.ACKNOWLEDGED: Channel.Event.ACKNOWLEDGE, Status.RESOLVED: Channel.Event.RESOLVE}
+    event = events.get(new)
     notified = _notify_channels(incident, team, event) if team is not None and event is not None else []
     if SlackMessage.objects.filter(incident=incident).exists():  # the message shows the incident as it is now
         skip = [channel.config.get("channel", "") for channel in notified if channel.kind == "slack_app"]
@@ -467,13 +468,16 @@ def message_for(notification: Notification) -> dict:
     """What the notification's transport renders (see oncall.payload); its action links act as the paged
     user, else the team channel."""
     return payload.message_for(
-        notification.incident, notification.event, notification.recipient, link_recipient=_link_recipient(notification)
+        _incident_of(notification),
+        notification.event,
+        notification.recipient,
+        link_recipient=_link_recipient(notification),
     )
 
 
 def _link_recipient(notification: Notification):
     """Who a notification's action links act as: the paged user, else the team channel."""
-    if notification.contact_id:
+    if notification.contact is not None:
         return notification.contact.user
     return notification.channel or notification.recipient
 

@@ -27,7 +27,7 @@ class CheckInSerializer(serializers.ModelSerializer):
         read_only_fields = ["ping_url", "status", "due_at", "last_ping_at", "last_start_at", "last_failure_at",
                             "created_at"]  # fmt: skip
         # Uniqueness is checked by the service (409-free: 400 naming `name`), not by a DRF validator.
-        extra_kwargs = {"name": {"validators": []}}
+        extra_kwargs: dict[str, dict] = {"name": {"validators": []}}
 
     def get_ping_url(self, checkin: CheckIn) -> str:
         return absolute_url(checkin.ping_path)

@@ -283,7 +283,7 @@ class NotificationRuleSerializer(serializers.ModelSerializer):
     class Meta:
         model = NotificationRule
         fields = ["id", "user", "contact", "delay_minutes"]
-        validators = []  # the pair check below names the field; the constraint is the guarantee
+        validators: list = []  # the pair check below names the field; the constraint is the guarantee
 
     def validate_user(self, user):
         return check_own(self.context["request"], user, "notification rules")

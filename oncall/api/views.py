@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
@@ -10,6 +11,7 @@ from icalendar import Calendar, Event
 from rest_framework import mixins, permissions, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -149,9 +151,11 @@ class IsTeamMember(permissions.BasePermission):
 class OwnRowsMixin:
     """Each person sees and changes their own rows; admins everyone's (`?user=<username>` filters)."""
 
-    permission_classes = [IsTeamMember]
+    permission_classes: Sequence[
+        type[permissions.BasePermission] | permissions.OperandHolder | permissions.SingleOperandHolder
+    ] = [IsTeamMember]
     lookup_value_regex = r"\d+"
-    pagination_class = None
+    pagination_class: type[BasePagination] | None = None
 
     def get_queryset(self):
         queryset = super().get_queryset()

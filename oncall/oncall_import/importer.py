@@ -19,6 +19,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
@@ -40,6 +41,9 @@ from oncall.models import (
 )
 from oncall.oncall_import.shifts import calendar_of, local_time, shift_events, zone
 from opsassist.lib.errors import ServiceError
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 SOURCE = "grafana_oncall"
 NO_TEAM = "oncall-no-team"
@@ -70,10 +74,10 @@ class Report:
     mapped: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
-    def map(self, kind: str, name: str, target: str) -> None:
+    def map(self, kind: str, name: object, target: str) -> None:
         self.mapped.append(f"{kind} {name!r} → {target}")
 
-    def skip(self, kind: str, name: str, why: str) -> None:
+    def skip(self, kind: str, name: object, why: str) -> None:
         self.skipped.append(f"{kind} {name!r}: {why}")
 
 
@@ -101,11 +105,12 @@ def do_import(data: dict[str, list[dict]], *, dry_run: bool = False, now=None) -
 class Importer:
     def __init__(self, data: dict[str, list[dict]], report: Report, now):
         self.data, self.report, self.now = data, report, now
-        self.users: dict[str, object] = {}
-        self.teams: dict[str, Team] = {}
-        self.schedules: dict[str, Schedule] = {}
-        self.chain_teams: dict[str, Team] = {}
-        self.integrations: dict[str, Integration] = {}
+        # Keyed by OnCall's ids as its JSON gives them; a missing id (None) is looked up and not found.
+        self.users: dict[object, User] = {}
+        self.teams: dict[object, Team] = {}
+        self.schedules: dict[object, Schedule] = {}
+        self.chain_teams: dict[object, Team] = {}
+        self.integrations: dict[object, Integration] = {}
         self.urls_to_fetch: dict[int, str] = {}
 
     def run(self) -> None:
@@ -239,7 +244,7 @@ class Importer:
     def import_override(self, schedule: Schedule, shift: dict) -> None:
         tz = zone(shift.get("time_zone"), schedule.time_zone)
         start = local_time(shift.get("start"), tz)
-        seconds = shift.get("duration") if isinstance(shift.get("duration"), int) else 0
+        seconds = duration if isinstance(duration := shift.get("duration"), int) else 0
         users = [self.users[u] for u in shift.get("users") or [] if u in self.users]
         name = shift.get("name") or shift["id"]
         if start is None or seconds <= 0 or not users:
@@ -255,7 +260,7 @@ class Importer:
     # --- escalation ----------------------------------------------------------------------------------
 
     def import_chains(self) -> None:
-        policies: dict[str, list[dict]] = {}
+        policies: dict[object, list[dict]] = {}
         for policy in self.data.get("escalation_policies", []):
             policies.setdefault(policy.get("escalation_chain_id"), []).append(policy)
         claimed: set[int] = set()
@@ -302,7 +307,7 @@ class Importer:
         """Append the steps one OnCall policy means; True when the chain stops there."""
         kind, label = item.get("type"), f"{chain.get('name')} step {item.get('position')}"
         if kind == "wait":
-            seconds = item.get("duration") if isinstance(item.get("duration"), int) else 0
+            seconds = duration if isinstance(duration := item.get("duration"), int) else 0
             if steps:
                 steps[-1]["wait"] = min(max(1, math.ceil(seconds / 60)), 32767)
             else:
@@ -319,7 +324,7 @@ class Importer:
             policy.repeat_count = REPEAT_TIMES
             return True
         else:
-            self.report.skip("escalation step", label, SKIPPED_STEPS.get(kind, f"unknown step type {kind!r}"))
+            self.report.skip("escalation step", label, SKIPPED_STEPS.get(str(kind), f"unknown step type {kind!r}"))
         return False
 
     def add_people_steps(self, kind: str, item: dict, steps: list[dict], label: str) -> None:
@@ -344,13 +349,15 @@ class Importer:
 
     def import_integrations(self) -> None:
         for item in self.data.get("integrations", []):
-            kind, name = ALERTMANAGER_TYPES.get(item.get("type")), str(item.get("name") or item["id"])
+            kind, name = ALERTMANAGER_TYPES.get(str(item.get("type"))), str(item.get("name") or item["id"])
             token = TOKEN_RE.search(str(item.get("link") or ""))
             if kind is None or token is None:
                 self.report.skip("integration", name, f"type {item.get('type')!r} has no compatible URL here")
                 continue
             clash = Integration.objects.filter(key_hash=Integration.hash_key(token.group(1)))
-            if clash.exclude(pk=getattr(self.ref("integration", item["id"]), "pk", None)).exists():
+            if (previous := self.ref("integration", item["id"])) is not None:
+                clash = clash.exclude(pk=previous.pk)
+            if clash.exists():
                 self.report.skip("integration", name, "its token is already another integration's key here")
                 continue
             integration = self.upsert_integration(item, name, kind, token.group(1))
@@ -412,7 +419,7 @@ class Importer:
                 self.remember("notification_rule", rule["id"], contact)
                 self.report.map("notification rule", f"{user.username}: e-mail", f"e-mail contact {user.email}")
             elif kind != "wait":
-                channel = RULE_CHANNELS.get(kind, repr(kind))
+                channel = RULE_CHANNELS.get(str(kind), repr(kind))
                 self.report.skip("notification rule", f"{user.username}: {kind}", f"{channel} is not a transport here")
 
 

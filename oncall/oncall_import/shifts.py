@@ -80,7 +80,9 @@ def _event(uid: str, start: datetime, duration: timedelta, emails: list[str], le
     return event
 
 
-def shift_events(shift: dict, emails_of: dict[str, str], default_zone: str) -> tuple[list[icalendar.Event], list[str]]:
+def shift_events(
+    shift: dict, emails_of: dict[object, str], default_zone: str
+) -> tuple[list[icalendar.Event], list[str]]:
     """(events, notes on what could not be carried over exactly) for one OnCall shift. `emails_of` maps
     OnCall user ids to the e-mail addresses of the matching users here."""
     tz = zone(shift.get("time_zone"), default_zone)
@@ -89,7 +91,7 @@ def shift_events(shift: dict, emails_of: dict[str, str], default_zone: str) -> t
     kind, name = shift.get("type"), shift.get("name") or shift.get("id", "")
     if start is None or not duration:
         return [], ["it has no valid start or duration"]
-    level = shift.get("level") if isinstance(shift.get("level"), int) else 0
+    level = level if isinstance(level := shift.get("level"), int) else 0
     not_before = local_time(shift.get("rotation_start"), tz)
     not_before = not_before if not_before and not_before > start else None
     interval = _int(shift.get("interval"), 1)
