@@ -407,10 +407,8 @@ def do_page_reassigned(incident_id: int, user_id: int, actor: str, entry_id: int
 
 
 def suppression_reason(incident: Incident) -> str | None:
-    """Why notifications about this incident are held back now (maintenance, silence, snooze, storm
-    child), from incidents.services.suppression_for when the installed version has it."""
-    check = getattr(incident_services, "suppression_for", None)
-    return check(incident) if check is not None else None
+    """Why notifications about this incident are held back now (maintenance, silence, snooze, storm child)."""
+    return incident_services.suppression_for(incident)
 
 
 def _queue(

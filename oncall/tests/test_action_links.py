@@ -175,7 +175,7 @@ def test_the_snooze_link_takes_its_minutes_from_the_page(paged):
     _, done = confirm(path, minutes="60")
     assert done.status_code == 200
     entry = incident.timeline.filter(kind="update").get()
-    assert (entry.actor, entry.text) == ("ann", "Snoozed for 60 min")
+    assert entry.actor == "ann" and entry.text.startswith("Snoozed for 60 min")
 
 
 def test_a_link_of_a_user_who_lost_the_right_changes_nothing(paged):
