@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from remediation.models import ActionPolicy, RemediationRun
+from remediation.services import do_save_policy
 
 
 @admin.register(RemediationRun)
@@ -30,6 +31,4 @@ class ActionPolicyAdmin(admin.ModelAdmin):
         return request.user.has_perm("remediation.manage_actionpolicy")
 
     def save_model(self, request, obj, form, change):
-        from remediation.services import do_save_policy
-
         do_save_policy(obj, {}, actor=request.user)

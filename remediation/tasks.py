@@ -1,13 +1,12 @@
 from celery import shared_task
 
+from incidents.models import Incident
 from remediation import analysis, services
 
 
 @shared_task(name="remediation.analyze_incident", ignore_result=True)
 def analyze_incident(incident_id: int) -> None:
     """Every new incident is analysed (Claude or rules), off the request path."""
-    from incidents.models import Incident
-
     incident = Incident.objects.filter(pk=incident_id).first()
     if incident is not None:
         analysis.do_analyze(incident)
