@@ -6,7 +6,7 @@ rules every drill obeys:
 - drills run only on monitors an admin marked `drills_allowed`;
 - a drill writes at most DRILL_MAX_BYTES, whatever limit the target has;
 - a drill never changes a server setting;
-- a target that cannot be reached (or refuses) is a clear 503 naming it, never a server error.
+- a target that cannot be reached (or refuses) is a clear 409 naming it, never a server error.
 """
 
 from __future__ import annotations
@@ -27,7 +27,10 @@ log = logging.getLogger(__name__)
 
 
 class TargetUnreachable(ServiceError):
-    status_code = 503
+    """The target is down or refuses: the drill cannot run now (409, naming the target; no 5xx, since
+    OpsAssist itself is fine)."""
+
+    status_code = 409
 
 
 def check_drill(monitor: Monitor, failure: str | None = None) -> None:

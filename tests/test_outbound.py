@@ -274,8 +274,14 @@ def test_a_databases_error_text_never_reaches_a_viewer(api, viewer_api, postgres
         assert "does not exist" not in text and "FATAL" not in text and "authentication" not in text
 
 
-def test_httpx_logs_carry_no_secrets(caplog):
+def test_httpx_logs_carry_no_secrets(caplog, monkeypatch):
     caplog.set_level(logging.DEBUG)
+    # Other tests may have reconfigured logging (disabled or detached these loggers); the filters under test
+    # sit on the loggers themselves, so only make sure their records reach caplog.
+    for name in ("httpx", "httpcore"):
+        caplog.set_level(logging.DEBUG, logger=name)  # the fault drills' conftest quiets httpx to WARNING
+        monkeypatch.setattr(logging.getLogger(name), "disabled", False)
+        monkeypatch.setattr(logging.getLogger(name), "propagate", True)
     with receiver() as server:
         port = server.server_port
         url = f"http://LogUser:LogPassw0rd@127.0.0.1:{port}/services/T000/B000/LogPathT0ken?token=LogQueryT0ken"

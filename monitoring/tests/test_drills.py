@@ -170,7 +170,7 @@ def test_clearing_a_drill_on_an_unreachable_target_is_not_a_500(api, settings, k
     )  # fmt: skip
     for path, body in (("simulate/clear", {}), ("simulate", {"failure": failure})):
         response = api.post(f"/api/v1/monitors/gone/{path}", body, format="json")
-        assert response.status_code == 503, response.content
+        assert response.status_code == 409, response.content
         assert "127.0.0.1:1" in response.json()["detail"]
         assert list(response.json()["errors"]) == ["target"]
         assert b"hunter2" not in response.content
@@ -197,11 +197,11 @@ def test_a_database_scope_monitor_counts_only_its_own_database(redis_url, settin
     assert incidents_of(monitor).get().status == "resolved"
 
 
-def test_a_target_that_refuses_the_drill_is_a_503_without_its_words(api, settings, postgres_url):
+def test_a_target_that_refuses_the_drill_is_a_409_without_its_words(api, settings, postgres_url):
     settings.OPSASSIST_SIMULATION = True
     target = postgres_url.replace("postgres@", "no_such_role_xyz@", 1)
     Monitor.objects.create(name="denied", kind="postgres", target=target, drills_allowed=True)
     response = api.post("/api/v1/monitors/denied/simulate", {"failure": "idle_connections"}, format="json")
-    assert response.status_code == 503
+    assert response.status_code == 409
     assert "OperationalError" in response.json()["detail"]
     assert b"does not exist" not in response.content

@@ -69,3 +69,17 @@ class ActionPolicySerializer(serializers.ModelSerializer):
 
     def update(self, instance, validated_data):
         return services.do_save_policy(instance, validated_data, actor=self.context["request"].user)
+
+
+class ActionCatalogRowSerializer(serializers.Serializer):
+    """One row of `GET /api/v1/remediation/actions` (documentation of the response shape)."""
+
+    monitor = serializers.CharField()
+    kind = serializers.CharField()
+    action = serializers.CharField()
+    label = serializers.CharField()
+    risk = serializers.CharField()
+    offered = serializers.BooleanField()
+    command = serializers.ListField(child=serializers.CharField(), allow_null=True)
+    runs = serializers.CharField(allow_null=True)
+    policy = serializers.DictField(allow_null=True)

@@ -11,7 +11,12 @@ from incidents.models import Incident
 from monitoring.models import Monitor
 from opsassist.lib.permissions import ModelPermissions
 from remediation import services
-from remediation.api.serializers import ActionPolicySerializer, RejectSerializer, RemediationRunSerializer
+from remediation.api.serializers import (
+    ActionCatalogRowSerializer,
+    ActionPolicySerializer,
+    RejectSerializer,
+    RemediationRunSerializer,
+)
 from remediation.models import ActionPolicy, RemediationRun
 
 
@@ -106,7 +111,9 @@ class ActionCatalogView(APIView):
 
     queryset = ActionPolicy.objects.all()
 
-    @extend_schema(parameters=[OpenApiParameter("monitor", str)], responses={200: dict})
+    @extend_schema(
+        parameters=[OpenApiParameter("monitor", str)], responses={200: ActionCatalogRowSerializer(many=True)}
+    )
     def get(self, request):
         monitors = Monitor.objects.order_by("name")
         if request.query_params.get("monitor"):
