@@ -93,11 +93,16 @@ def check_propose(incident: Incident) -> None:
 
 
 def do_propose(incident: Incident, *, actor) -> RemediationRun:
-    """Propose one action (or `none`) from the incident's stored analysis. Without one yet, the run is
-    created with an empty action and the analysis is queued; the action is filled in when it completes.
+    """Propose one action (or `none`) from the incident's stored analysis. Without one yet: the built-in
+    rules analyse at once; with Claude configured the run is created with an empty action and the analysis
+    is queued (never a model call in the request); the action is filled in when it completes.
     409 while another run of this incident is in flight."""
     check_propose(incident)
     proposal = analysis.stored_proposal(incident)
+    if proposal is None and not settings.ANTHROPIC_API_KEY:
+        # The built-in rules are local and fast: analyse now and answer 201 with a real action, as the
+        # contract says. Only a model call is worth queueing (202 until it answers).
+        proposal = analysis.do_analyze(incident)
     pending = proposal is None
     ttl = (
         settings.CELERY_TASK_TIME_LIMIT + QUEUE_SLACK_SECONDS if pending else settings.REMEDIATION_PROPOSAL_TTL_SECONDS

@@ -123,7 +123,7 @@ def test_an_incident_without_a_monitor_gets_none(api, django_capture_on_commit_c
     incident = IncidentFactory(source="events", source_key="", title="orders: JWT token expired")
     with django_capture_on_commit_callbacks(execute=True):
         answer = api.post(f"/api/v1/incidents/{incident.pk}/remediations")
-    assert answer.status_code == 202 and answer.json()["action"] == ""  # not analysed yet: queued
+    assert answer.status_code == 201 and answer.json()["action"] == "none"  # the rules analysed it at once
     run = api.get(f"/api/v1/remediations/{answer.json()['id']}").json()
     assert run["action"] == "none" and run["status"] == "rejected"
     assert Incident.objects.get(pk=incident.pk).category == "auth_issue"
