@@ -77,9 +77,18 @@ class ActionCatalogRowSerializer(serializers.Serializer):
     monitor = serializers.CharField()
     kind = serializers.CharField()
     action = serializers.CharField()
-    label = serializers.CharField()
     risk = serializers.CharField()
     offered = serializers.BooleanField()
     command = serializers.ListField(child=serializers.CharField(), allow_null=True)
     runs = serializers.CharField(allow_null=True)
     policy = serializers.DictField(allow_null=True)
+
+    def get_fields(self):
+        # `label` is also an attribute of every DRF field, so it cannot be declared on the class.
+        fields = super().get_fields()
+        ordered = {}
+        for name, field in fields.items():
+            ordered[name] = field
+            if name == "action":
+                ordered["label"] = serializers.CharField()
+        return ordered
