@@ -6,6 +6,8 @@ class OncallConfig(AppConfig):
     verbose_name = "On-call"
 
     def ready(self):
+        from django.contrib.auth.signals import user_logged_in
+
         from incidents.services import (
             incident_opened,
             incident_reassigned,
@@ -18,3 +20,4 @@ class OncallConfig(AppConfig):
         incident_status_changed.connect(receivers.on_status_changed, dispatch_uid="oncall.status")
         page_requested.connect(receivers.on_page_requested, dispatch_uid="oncall.page")
         incident_reassigned.connect(receivers.on_reassigned, dispatch_uid="oncall.reassigned")
+        user_logged_in.connect(receivers.on_logged_in, dispatch_uid="oncall.logged_in")

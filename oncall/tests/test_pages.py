@@ -134,6 +134,29 @@ def test_a_browser_guess_sets_the_zone_only_while_none_is_chosen(client):
     assert UserProfile.objects.get(user=person).time_zone == "America/New_York"
 
 
+def test_logging_in_stores_the_browsers_zone_so_the_first_page_needs_no_reload(client):
+    person = user("ann")
+    person.set_password("pw-ann-12345")
+    person.save()
+    form = {"username": "ann", "password": "pw-ann-12345", "time_zone": "Asia/Tokyo"}
+    assert client.post("/accounts/login/", form).status_code == 302
+    assert UserProfile.objects.get(user=person).time_zone == "Asia/Tokyo"
+    assert 'data-tz-chosen="1"' in client.get("/").content.decode()
+    client.logout()
+    form["time_zone"] = "Europe/Berlin"  # a chosen zone is never overwritten by a later guess
+    assert client.post("/accounts/login/", form).status_code == 302
+    assert UserProfile.objects.get(user=person).time_zone == "Asia/Tokyo"
+
+
+def test_a_bad_zone_in_the_login_form_does_not_refuse_the_login(client):
+    person = user("ben")
+    person.set_password("pw-ben-12345")
+    person.save()
+    form = {"username": "ben", "password": "pw-ben-12345", "time_zone": "../../etc/passwd"}
+    assert client.post("/accounts/login/", form).status_code == 302
+    assert not UserProfile.objects.filter(user=person).exclude(time_zone="").exists()
+
+
 def test_an_unknown_time_zone_is_refused_naming_the_field(client):
     person = user("ann")
     client.force_login(person)
