@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 import httpx
 import psutil
 import psycopg
+import pytest
 
 from tests.server import running_server, scratch_database
 
@@ -44,6 +45,9 @@ def _kill_worker(server: int) -> list[int]:
     return killed
 
 
+# Service mode on its own scratch PostgreSQL database, whichever engine the suite runs on: it runs once,
+# in the PostgreSQL pass.
+@pytest.mark.postgres
 def test_a_worker_killed_mid_verification_leaves_nothing_in_flight(tmp_path, postgres_url, redis_url):
     env = {
         "REDIS_URL": redis_url,

@@ -36,6 +36,9 @@ def _wait_for_failed(base: str, name: str, timeout: float) -> dict:
     raise AssertionError(f"/health did not name {name} within {timeout}s: {response.text}")
 
 
+# Service mode on its own scratch PostgreSQL database, whichever engine the suite runs on: it runs once,
+# in the PostgreSQL pass.
+@pytest.mark.postgres
 def test_health_names_a_frozen_worker_within_30s_and_recovers(tmp_path, postgres_url, redis_url):
     env = {"REDIS_URL": redis_url, "HEALTH_HEARTBEAT_MAX_AGE_SECONDS": "6", "HEALTH_HEARTBEAT_INTERVAL_SECONDS": "1"}
     with scratch_database(postgres_url, "opsassist_frozen") as database_url:

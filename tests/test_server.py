@@ -49,6 +49,9 @@ def test_embedded_mode_serves_and_stops_on_ctrl_c(tmp_path):
         _check_served(base, token2)
 
 
+# Service mode on its own scratch PostgreSQL database, whichever engine the suite runs on: it runs once,
+# in the PostgreSQL pass.
+@pytest.mark.postgres
 def test_service_mode_runs_web_worker_and_beat(tmp_path, postgres_url, redis_url):
     with scratch_database(postgres_url, "opsassist_srv") as database_url:
         _run_service_mode(tmp_path, database_url, redis_url)

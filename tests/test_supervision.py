@@ -28,6 +28,9 @@ def _celery_workers(proc: subprocess.Popen) -> list[psutil.Process]:
     return workers
 
 
+# Service mode on its own scratch PostgreSQL database, whichever engine the suite runs on: it runs once,
+# in the PostgreSQL pass.
+@pytest.mark.postgres
 @pytest.mark.server
 def test_a_killed_worker_is_restarted_within_10s_while_web_keeps_answering(tmp_path, postgres_url, redis_url):
     with scratch_database(postgres_url, "opsassist_sup") as database_url:
