@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 
 ACTOR = "oncall"
 MAX_ATTEMPTS = 6
+# An open incident with no escalation this long after it was opened lost its start task: the reaper starts
+# it. Well above a start task's normal delay; a late task then finds the escalation started and stays quiet.
+ESCALATION_START_GRACE_SECONDS = 60
 
 
 # --- Who ----------------------------------------------------------------------------------------
@@ -112,40 +115,51 @@ def _snapshot_steps(team: Team) -> tuple[list[dict], int]:
 
 
 def do_start_escalation(incident_id: int, now: datetime | None = None) -> Escalation | None:
-    """Assign a new incident to its team's on-call, notify step 1 and the team's channels. Idempotent."""
-    now = now or timezone.now()
+    """Assign a new incident to its team's on-call, notify step 1 and the team's channels. Idempotent: the
+    incident's one Escalation row is the claim, inserted in the same transaction as the first pages, so a
+    second run (the task redelivered, the reaper, a late original) pages nobody again."""
+    started = _claim_start(incident_id, now or timezone.now(), note="")
+    return started[0] if started else None
+
+
+def _claim_start(incident_id: int, now: datetime, note: str) -> tuple[Escalation, bool] | None:
+    """(escalation, whether this call started it), or None when the incident must not page now. `note`
+    goes to the timeline first, written only by the call that starts it."""
     incident = Incident.objects.filter(pk=incident_id).first()
     if incident is None or incident.status != Status.OPEN or _held(incident, now):
         return None
-    team = team_for_service(incident.service)
-    if team is None:
-        team = fallback_team()
-        if team is None:
-            _page_admins(incident, f"No team owns service {incident.service} and ONCALL_FALLBACK_TEAM is not set")
-            return None
-        incident_services.record(incident, TimelineKind.ESCALATION, ACTOR,
-                                 f"No team owns service {incident.service}; paging the fallback team {team.name} "
-                                 "(ONCALL_FALLBACK_TEAM).")  # fmt: skip
-    steps, repeat_count = _snapshot_steps(team)
+    owner = team_for_service(incident.service)
+    team = owner or fallback_team()
+    steps, repeat_count = _snapshot_steps(team) if team is not None else ([], 0)
     try:
         # All or nothing: a worker that dies half-way leaves no escalation without its first step, so the
-        # redelivered task (acks_late) starts it again.
+        # redelivered task (acks_late) or the reaper starts it again. Even paging the admins leaves a row,
+        # so the reaper knows this incident was paged.
         with transaction.atomic():
             escalation = Escalation.objects.create(
                 incident=incident, team=team, steps=steps, repeat_count=repeat_count, started_at=now
             )
-            _begin(escalation, incident, team, steps, now)
+            if note:
+                incident_services.record(incident, TimelineKind.ESCALATION, ACTOR, note)
+            _begin(escalation, incident, team, fallback=owner is None, now=now)
     except IntegrityError:
-        return Escalation.objects.get(incident=incident)  # a second run of the same task
-    return escalation
+        return Escalation.objects.get(incident=incident), False
+    return escalation, True
 
 
-def _begin(escalation: Escalation, incident: Incident, team: Team, steps: list[dict], now: datetime) -> None:
+def _begin(escalation: Escalation, incident: Incident, team: Team | None, *, fallback: bool, now: datetime) -> None:
+    if team is None:
+        _page_admins(incident, f"No team owns service {incident.service} and ONCALL_FALLBACK_TEAM is not set")
+        return
+    if fallback:
+        incident_services.record(incident, TimelineKind.ESCALATION, ACTOR,
+                                 f"No team owns service {incident.service}; paging the fallback team {team.name} "
+                                 "(ONCALL_FALLBACK_TEAM).")  # fmt: skip
     on_call = on_call_for_team(team, now)
     if on_call is not None and incident.assigned_to_id is None:
         incident_services.do_assign(incident, on_call[0].user, actor=ACTOR)
     _notify_channels(incident, team, Channel.Event.NEW)
-    if steps:
+    if escalation.steps:
         _run_step(escalation, now)
     else:
         _page_admins(incident, f"Team {team.name} has no schedule or escalation policy")
@@ -223,6 +237,26 @@ def do_escalate_due(now: datetime | None = None) -> list[int]:
     return moved
 
 
+def do_reap_escalations(now: datetime | None = None) -> list[int]:
+    """Open incidents whose escalation never started although they were opened over
+    ESCALATION_START_GRACE_SECONDS ago: their start task was lost (the broker was down when it was queued,
+    or the worker died before committing). Each is started now through the same claim as the task, so two
+    reapers, or the original task arriving late, page nobody twice. Returns the incidents started here."""
+    now = now or timezone.now()
+    lost = Incident.objects.filter(
+        status=Status.OPEN, parent__isnull=True, paging_held=False, escalation__isnull=True,
+        created_at__lte=now - timedelta(seconds=ESCALATION_START_GRACE_SECONDS),
+    )  # fmt: skip
+    started = []
+    for incident_id, created_at in lost.order_by("id").values_list("id", "created_at")[:200]:
+        waited = int((now - created_at).total_seconds())
+        note = f"Escalation resumed after {waited} s with nobody paged: its start was lost (queue or worker down)."
+        claimed = _claim_start(incident_id, now, note)
+        if claimed is not None and claimed[1]:
+            started.append(incident_id)
+    return started
+
+
 def do_stop_escalation(incident: Incident, reason: str) -> bool:
     stopped = Escalation.objects.filter(incident=incident, state=Escalation.State.ACTIVE).update(
         state=Escalation.State.STOPPED, next_at=None
@@ -297,9 +331,12 @@ def do_release_held(now: datetime | None = None) -> list[int]:
     for incident in held.order_by("id")[:500]:
         if incident_services.suppression_for(incident, now) is not None:
             continue
-        if incident_services.claim_released(incident):
-            _resume_paging(incident, now)
-            released.append(incident.pk)
+        # The claim commits with the pages: a worker dying in between leaves the incident held for the next
+        # pass, never released with nobody paged.
+        with transaction.atomic():
+            if incident_services.claim_released(incident):
+                _resume_paging(incident, now)
+                released.append(incident.pk)
     return released
 
 
