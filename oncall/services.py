@@ -52,10 +52,31 @@ ESCALATION_START_GRACE_SECONDS = 60
 
 def team_for_service(service: str) -> Team | None:
     """The owning team; else a team named like the service; else the default team."""
+    return _owner(service)[0]
+
+
+def _owner(service: str) -> tuple[Team | None, str]:
+    """`team_for_service`, with why that team (in words)."""
     ownership = ServiceOwnership.objects.select_related("team").filter(service=service).first()
     if ownership is not None:
-        return ownership.team
-    return Team.objects.filter(name=service).first() or Team.objects.filter(is_default=True).first()
+        return ownership.team, f"owns {service}"
+    named = Team.objects.filter(name=service).first()
+    if named is not None:
+        return named, "named like the service"
+    default = Team.objects.filter(is_default=True).first()
+    return default, f"the default team; nobody owns {service}"
+
+
+def paged_for(service: str) -> str:
+    """Who a new incident of `service` pages, and why, in words (e.g. the alert storm's on the maintenance
+    page): its team, else the fallback team, else the admins."""
+    team, why = _owner(service)
+    if team is not None:
+        return f"team {team.name} ({why})"
+    team = fallback_team()
+    if team is not None:
+        return f"team {team.name} (ONCALL_FALLBACK_TEAM; no team owns {service})"
+    return f"the admins (no team owns {service} and ONCALL_FALLBACK_TEAM is not set)"
 
 
 def on_call_for_team(team: Team, at: datetime | None = None) -> tuple[Shift, Schedule] | None:
