@@ -103,16 +103,18 @@ def fallback_team() -> Team | None:
     return Team.objects.filter(name=name).first() if name else None
 
 
-def _page_admins(incident: Incident, why: str) -> None:
-    """Nobody is silently unpaged: the active superusers get the page, and the timeline says why."""
+def _page_admins(incident: Incident, why: str, escalation: Escalation | None = None) -> None:
+    """Nobody is silently unpaged: the active superusers get the page, and the timeline says why. Given an
+    escalation paging again (a later round), its pages are new rows, not de-duplicated into the first."""
     admins = list(get_user_model().objects.filter(is_superuser=True, is_active=True).order_by("username"))
     if not admins:
         incident_services.record(incident, TimelineKind.ESCALATION, ACTOR, f"{why}; no active admin: nobody was paged.")
         return
     names = ", ".join(a.username for a in admins)
     incident_services.record(incident, TimelineKind.ESCALATION, ACTOR, f"{why}; paging the admins: {names}.")
+    again = escalation is not None and escalation.round > 0
     for admin in admins:
-        _notify_user(incident, Channel.Event.NEW, None, admin)
+        _notify_user(incident, Channel.Event.ESCALATION if again else Channel.Event.NEW, escalation, admin)
 
 
 # --- Escalation -----------------------------------------------------------------------------------
@@ -379,11 +381,14 @@ def _resume_paging(incident: Incident, now: datetime) -> None:
     claimed = Escalation.objects.filter(pk=escalation.pk, round=escalation.round).update(
         state=Escalation.State.ACTIVE, step_index=0, round=escalation.round + 1
     )
-    if not claimed or not escalation.steps:
+    if not claimed:
         return
     escalation.refresh_from_db()
     incident_services.record(incident, TimelineKind.ESCALATION, ACTOR, f"{why}; still unresolved: paging again.")
-    _run_step(escalation, now)
+    if escalation.steps:
+        _run_step(escalation, now)
+    else:  # no team owns the service, or its team has no schedule: the admins were paged, and are again
+        _page_admins(incident, "No escalation steps", escalation)
 
 
 # --- Notifications --------------------------------------------------------------------------------

@@ -118,3 +118,20 @@ def test_racing_reapers_and_the_late_task_page_once():
     assert Escalation.objects.count() == 1
     assert Notification.objects.filter(event="new").count() == 1
     assert resumed_entries(incident) <= 1
+
+
+def test_an_incident_only_the_admins_were_paged_for_pages_them_again_after_a_snooze(
+    django_capture_on_commit_callbacks,
+):
+    get_user_model().objects.create_superuser("root", "root@example.com", "x")
+    with time_machine.travel(T0, tick=False), django_capture_on_commit_callbacks(execute=True):
+        incident, _ = incident_services.get_or_open_incident(
+            source="events", service="orphan", title="orphan errors", severity="high"
+        )
+    with time_machine.travel(T0 + timedelta(minutes=1), tick=False), django_capture_on_commit_callbacks(execute=True):
+        incident_services.do_snooze(incident, 10, actor="root")
+    with time_machine.travel(T0 + timedelta(minutes=12), tick=False), django_capture_on_commit_callbacks(execute=True):
+        assert services.do_release_held() == [incident.pk]
+        assert services.do_reap_escalations() == []
+    pages = list(Notification.objects.order_by("id").values_list("recipient", "event", "round"))
+    assert pages == [("root", "new", 0), ("root", "escalation", 1)]
