@@ -274,7 +274,11 @@ def do_reap_escalations(now: datetime | None = None) -> list[int]:
     for incident_id, created_at in lost.order_by("id").values_list("id", "created_at")[:200]:
         waited = int((now - created_at).total_seconds())
         note = f"Escalation resumed after {waited} s with nobody paged: its start was lost (queue or worker down)."
-        claimed = _claim_start(incident_id, now, note)
+        try:
+            claimed = _claim_start(incident_id, now, note)
+        except Exception:  # rolled back, so tried again next pass; one broken incident never starves the rest
+            log.exception("starting the lost escalation of incident %s failed", incident_id)
+            continue
         if claimed is not None and claimed[1]:
             started.append(incident_id)
     return started

@@ -135,3 +135,24 @@ def test_an_incident_only_the_admins_were_paged_for_pages_them_again_after_a_sno
         assert services.do_reap_escalations() == []
     pages = list(Notification.objects.order_by("id").values_list("recipient", "event", "round"))
     assert pages == [("root", "new", 0), ("root", "escalation", 1)]
+
+
+def test_an_incident_that_fails_to_start_does_not_starve_the_others(django_capture_on_commit_callbacks, monkeypatch):
+    team_with_rotation(services=("checkout", "billing"))
+    with time_machine.travel(T0, tick=False):
+        broken = open_with_lost_start(django_capture_on_commit_callbacks, service="checkout")
+        fine = open_with_lost_start(django_capture_on_commit_callbacks, service="billing")
+    begin = services._begin
+
+    def fails_for_broken(escalation, incident, team, **kwargs):
+        if incident.pk == broken.pk:
+            raise RuntimeError("a bug")
+        begin(escalation, incident, team, **kwargs)
+
+    monkeypatch.setattr(services, "_begin", fails_for_broken)
+    with time_machine.travel(T0 + GRACE, tick=False), django_capture_on_commit_callbacks(execute=True):
+        assert services.do_reap_escalations() == [fine.pk]
+    assert not Escalation.objects.filter(incident=broken).exists()  # rolled back: tried again next pass
+    monkeypatch.undo()
+    with time_machine.travel(T0 + GRACE * 2, tick=False), django_capture_on_commit_callbacks(execute=True):
+        assert services.do_reap_escalations() == [broken.pk]
