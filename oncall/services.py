@@ -359,11 +359,14 @@ def do_release_held(now: datetime | None = None) -> list[int]:
         if incident_services.suppression_for(incident, now) is not None:
             continue
         # The claim commits with the pages: a worker dying in between leaves the incident held for the next
-        # pass, never released with nobody paged.
-        with transaction.atomic():
-            if incident_services.claim_released(incident):
-                _resume_paging(incident, now)
-                released.append(incident.pk)
+        # pass, never released with nobody paged; one that fails is rolled back alone and the rest go on.
+        try:
+            with transaction.atomic():
+                if incident_services.claim_released(incident):
+                    _resume_paging(incident, now)
+                    released.append(incident.pk)
+        except Exception:
+            log.exception("paging incident %s after its hold failed", incident.pk)
     return released
 
 

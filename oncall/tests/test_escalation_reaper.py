@@ -156,3 +156,25 @@ def test_an_incident_that_fails_to_start_does_not_starve_the_others(django_captu
     monkeypatch.undo()
     with time_machine.travel(T0 + GRACE * 2, tick=False), django_capture_on_commit_callbacks(execute=True):
         assert services.do_reap_escalations() == [broken.pk]
+
+
+def test_a_released_hold_that_fails_to_page_stays_held_and_the_others_are_paged(
+    django_capture_on_commit_callbacks, monkeypatch
+):
+    team_with_rotation(services=("checkout", "billing"))
+    with time_machine.travel(T0, tick=False):
+        broken = open_with_lost_start(django_capture_on_commit_callbacks, service="checkout")
+        fine = open_with_lost_start(django_capture_on_commit_callbacks, service="billing")
+        Incident.objects.filter(pk__in=(broken.pk, fine.pk)).update(paging_held=True)  # e.g. a silence that ended
+    resume = services._resume_paging
+
+    def fails_for_broken(incident, now):
+        if incident.pk == broken.pk:
+            raise RuntimeError("a bug")
+        resume(incident, now)
+
+    monkeypatch.setattr(services, "_resume_paging", fails_for_broken)
+    with time_machine.travel(T0 + GRACE, tick=False), django_capture_on_commit_callbacks(execute=True):
+        assert services.do_release_held() == [fine.pk]
+    assert Incident.objects.get(pk=broken.pk).paging_held  # rolled back: released on a later pass
+    assert Notification.objects.filter(incident=fine).count() == 1
