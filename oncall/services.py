@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 
 ACTOR = "oncall"
 MAX_ATTEMPTS = 6
+# An open incident with no escalation this long after it was opened lost its start task: the reaper starts
+# it. Well above a start task's normal delay; a late task then finds the escalation started and stays quiet.
+ESCALATION_START_GRACE_SECONDS = 60
 
 
 # --- Who ----------------------------------------------------------------------------------------
@@ -49,10 +52,31 @@ MAX_ATTEMPTS = 6
 
 def team_for_service(service: str) -> Team | None:
     """The owning team; else a team named like the service; else the default team."""
+    return _owner(service)[0]
+
+
+def _owner(service: str) -> tuple[Team | None, str]:
+    """`team_for_service`, with why that team (in words)."""
     ownership = ServiceOwnership.objects.select_related("team").filter(service=service).first()
     if ownership is not None:
-        return ownership.team
-    return Team.objects.filter(name=service).first() or Team.objects.filter(is_default=True).first()
+        return ownership.team, f"owns {service}"
+    named = Team.objects.filter(name=service).first()
+    if named is not None:
+        return named, "named like the service"
+    default = Team.objects.filter(is_default=True).first()
+    return default, f"the default team; nobody owns {service}"
+
+
+def paged_for(service: str) -> str:
+    """Who a new incident of `service` pages, and why, in words (e.g. the alert storm's on the maintenance
+    page): its team, else the fallback team, else the admins."""
+    team, why = _owner(service)
+    if team is not None:
+        return f"team {team.name} ({why})"
+    team = fallback_team()
+    if team is not None:
+        return f"team {team.name} (ONCALL_FALLBACK_TEAM; no team owns {service})"
+    return f"the admins (no team owns {service} and ONCALL_FALLBACK_TEAM is not set)"
 
 
 def on_call_for_team(team: Team, at: datetime | None = None) -> tuple[Shift, Schedule] | None:
@@ -79,16 +103,18 @@ def fallback_team() -> Team | None:
     return Team.objects.filter(name=name).first() if name else None
 
 
-def _page_admins(incident: Incident, why: str) -> None:
-    """Nobody is silently unpaged: the active superusers get the page, and the timeline says why."""
+def _page_admins(incident: Incident, why: str, escalation: Escalation | None = None) -> None:
+    """Nobody is silently unpaged: the active superusers get the page, and the timeline says why. Given an
+    escalation paging again (a later round), its pages are new rows, not de-duplicated into the first."""
     admins = list(get_user_model().objects.filter(is_superuser=True, is_active=True).order_by("username"))
     if not admins:
         incident_services.record(incident, TimelineKind.ESCALATION, ACTOR, f"{why}; no active admin: nobody was paged.")
         return
     names = ", ".join(a.username for a in admins)
     incident_services.record(incident, TimelineKind.ESCALATION, ACTOR, f"{why}; paging the admins: {names}.")
+    again = escalation is not None and escalation.round > 0
     for admin in admins:
-        _notify_user(incident, Channel.Event.NEW, None, admin)
+        _notify_user(incident, Channel.Event.ESCALATION if again else Channel.Event.NEW, escalation, admin)
 
 
 # --- Escalation -----------------------------------------------------------------------------------
@@ -112,40 +138,51 @@ def _snapshot_steps(team: Team) -> tuple[list[dict], int]:
 
 
 def do_start_escalation(incident_id: int, now: datetime | None = None) -> Escalation | None:
-    """Assign a new incident to its team's on-call, notify step 1 and the team's channels. Idempotent."""
-    now = now or timezone.now()
+    """Assign a new incident to its team's on-call, notify step 1 and the team's channels. Idempotent: the
+    incident's one Escalation row is the claim, inserted in the same transaction as the first pages, so a
+    second run (the task redelivered, the reaper, a late original) pages nobody again."""
+    started = _claim_start(incident_id, now or timezone.now(), note="")
+    return started[0] if started else None
+
+
+def _claim_start(incident_id: int, now: datetime, note: str) -> tuple[Escalation, bool] | None:
+    """(escalation, whether this call started it), or None when the incident must not page now. `note`
+    goes to the timeline first, written only by the call that starts it."""
     incident = Incident.objects.filter(pk=incident_id).first()
     if incident is None or incident.status != Status.OPEN or _held(incident, now):
         return None
-    team = team_for_service(incident.service)
-    if team is None:
-        team = fallback_team()
-        if team is None:
-            _page_admins(incident, f"No team owns service {incident.service} and ONCALL_FALLBACK_TEAM is not set")
-            return None
-        incident_services.record(incident, TimelineKind.ESCALATION, ACTOR,
-                                 f"No team owns service {incident.service}; paging the fallback team {team.name} "
-                                 "(ONCALL_FALLBACK_TEAM).")  # fmt: skip
-    steps, repeat_count = _snapshot_steps(team)
+    owner = team_for_service(incident.service)
+    team = owner or fallback_team()
+    steps, repeat_count = _snapshot_steps(team) if team is not None else ([], 0)
     try:
         # All or nothing: a worker that dies half-way leaves no escalation without its first step, so the
-        # redelivered task (acks_late) starts it again.
+        # redelivered task (acks_late) or the reaper starts it again. Even paging the admins leaves a row,
+        # so the reaper knows this incident was paged.
         with transaction.atomic():
             escalation = Escalation.objects.create(
                 incident=incident, team=team, steps=steps, repeat_count=repeat_count, started_at=now
             )
-            _begin(escalation, incident, team, steps, now)
+            if note:
+                incident_services.record(incident, TimelineKind.ESCALATION, ACTOR, note)
+            _begin(escalation, incident, team, fallback=owner is None, now=now)
     except IntegrityError:
-        return Escalation.objects.get(incident=incident)  # a second run of the same task
-    return escalation
+        return Escalation.objects.get(incident=incident), False
+    return escalation, True
 
 
-def _begin(escalation: Escalation, incident: Incident, team: Team, steps: list[dict], now: datetime) -> None:
+def _begin(escalation: Escalation, incident: Incident, team: Team | None, *, fallback: bool, now: datetime) -> None:
+    if team is None:
+        _page_admins(incident, f"No team owns service {incident.service} and ONCALL_FALLBACK_TEAM is not set")
+        return
+    if fallback:
+        incident_services.record(incident, TimelineKind.ESCALATION, ACTOR,
+                                 f"No team owns service {incident.service}; paging the fallback team {team.name} "
+                                 "(ONCALL_FALLBACK_TEAM).")  # fmt: skip
     on_call = on_call_for_team(team, now)
     if on_call is not None and incident.assigned_to_id is None:
         incident_services.do_assign(incident, on_call[0].user, actor=ACTOR)
     _notify_channels(incident, team, Channel.Event.NEW)
-    if steps:
+    if escalation.steps:
         _run_step(escalation, now)
     else:
         _page_admins(incident, f"Team {team.name} has no schedule or escalation policy")
@@ -223,6 +260,30 @@ def do_escalate_due(now: datetime | None = None) -> list[int]:
     return moved
 
 
+def do_reap_escalations(now: datetime | None = None) -> list[int]:
+    """Open incidents whose escalation never started although they were opened over
+    ESCALATION_START_GRACE_SECONDS ago: their start task was lost (the broker was down when it was queued,
+    or the worker died before committing). Each is started now through the same claim as the task, so two
+    reapers, or the original task arriving late, page nobody twice. Returns the incidents started here."""
+    now = now or timezone.now()
+    lost = Incident.objects.filter(
+        status=Status.OPEN, parent__isnull=True, paging_held=False, escalation__isnull=True,
+        created_at__lte=now - timedelta(seconds=ESCALATION_START_GRACE_SECONDS),
+    )  # fmt: skip
+    started = []
+    for incident_id, created_at in lost.order_by("id").values_list("id", "created_at")[:200]:
+        waited = int((now - created_at).total_seconds())
+        note = f"Escalation resumed after {waited} s with nobody paged: its start was lost (queue or worker down)."
+        try:
+            claimed = _claim_start(incident_id, now, note)
+        except Exception:  # rolled back, so tried again next pass; one broken incident never starves the rest
+            log.exception("starting the lost escalation of incident %s failed", incident_id)
+            continue
+        if claimed is not None and claimed[1]:
+            started.append(incident_id)
+    return started
+
+
 def do_stop_escalation(incident: Incident, reason: str) -> bool:
     stopped = Escalation.objects.filter(incident=incident, state=Escalation.State.ACTIVE).update(
         state=Escalation.State.STOPPED, next_at=None
@@ -297,9 +358,15 @@ def do_release_held(now: datetime | None = None) -> list[int]:
     for incident in held.order_by("id")[:500]:
         if incident_services.suppression_for(incident, now) is not None:
             continue
-        if incident_services.claim_released(incident):
-            _resume_paging(incident, now)
-            released.append(incident.pk)
+        # The claim commits with the pages: a worker dying in between leaves the incident held for the next
+        # pass, never released with nobody paged; one that fails is rolled back alone and the rest go on.
+        try:
+            with transaction.atomic():
+                if incident_services.claim_released(incident):
+                    _resume_paging(incident, now)
+                    released.append(incident.pk)
+        except Exception:
+            log.exception("paging incident %s after its hold failed", incident.pk)
     return released
 
 
@@ -321,11 +388,14 @@ def _resume_paging(incident: Incident, now: datetime) -> None:
     claimed = Escalation.objects.filter(pk=escalation.pk, round=escalation.round).update(
         state=Escalation.State.ACTIVE, step_index=0, round=escalation.round + 1
     )
-    if not claimed or not escalation.steps:
+    if not claimed:
         return
     escalation.refresh_from_db()
     incident_services.record(incident, TimelineKind.ESCALATION, ACTOR, f"{why}; still unresolved: paging again.")
-    _run_step(escalation, now)
+    if escalation.steps:
+        _run_step(escalation, now)
+    else:  # no team owns the service, or its team has no schedule: the admins were paged, and are again
+        _page_admins(incident, "No escalation steps", escalation)
 
 
 # --- Notifications --------------------------------------------------------------------------------

@@ -79,3 +79,9 @@ def purge_action_links() -> None:
 def page_reassigned(incident_id: int, user_id: int, actor: str, entry_id: int) -> None:
     """Someone reassigned an incident: page the new assignee (once per reassignment)."""
     services.do_page_reassigned(incident_id, user_id, actor, entry_id)
+
+
+@shared_task(name="oncall.reap_escalations", ignore_result=True)
+def reap_escalations() -> None:
+    """Periodic (beat, every 15 s): open incidents whose escalation start task was lost are paged now."""
+    services.do_reap_escalations()

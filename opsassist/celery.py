@@ -52,6 +52,9 @@ def setup_periodic_tasks(sender, **kwargs):
     # whose task was lost resume; notifications stuck pending/sending are re-queued or failed.
     sender.add_periodic_task(15.0, sender.signature("remediation.reap_runs"), name="reap runs", expires=30)
     sender.add_periodic_task(15.0, sender.signature("oncall.reap_notifications"), name="reap notifications", expires=30)
+    # Every 15 s: open incidents whose escalation never started (the start task was lost with the broker
+    # or a dying worker) over a minute after they opened are paged now, once.
+    sender.add_periodic_task(15.0, sender.signature("oncall.reap_escalations"), name="reap escalations", expires=30)
     # Every CALENDAR_REFRESH_MINUTES (15 min): fetch schedule calendars given by URL again and expand
     # every calendar's recurrences over the coming CALENDAR_HORIZON_DAYS.
     sender.add_periodic_task(

@@ -28,7 +28,7 @@ from monitoring.api.serializers import MonitorSerializer
 from monitoring.forms import all_kind_inputs
 from monitoring.models import CheckResult, Monitor
 from monitoring.queries import availability, open_incident_ids
-from oncall.services import fallback_team, unowned_services
+from oncall.services import fallback_team, paged_for, unowned_services
 from opsassist.lib.errors import ServiceError
 from remediation.actions import allowed_actions
 from remediation.analysis import monitor_of
@@ -242,10 +242,17 @@ def maintenance(request):
                 form.add_error(exc.field if exc.field in form.fields else None, exc.message)
     windows = MaintenanceWindow.objects.filter(ends_at__gte=now - timedelta(days=7)).order_by("starts_at", "id")
     return render(request, "incidents/maintenance.html", {
-        "windows": windows, "form": form, "now": now,
+        "windows": windows, "form": form, "now": now, "storm": _storm_rule(),
         "can_add": request.user.has_perm("incidents.add_maintenancewindow"),
         "can_delete": request.user.has_perm("incidents.delete_maintenancewindow"),
     }, status=400 if form.errors else 200)  # fmt: skip
+
+
+def _storm_rule() -> dict:
+    """The alert-storm rule and who its major incident pages, for the maintenance page."""
+    service = settings.STORM_SERVICE
+    return {"threshold": settings.STORM_THRESHOLD, "window": settings.STORM_WINDOW_SECONDS, "service": service,
+            "paged": paged_for(service)}  # fmt: skip
 
 
 @login_required

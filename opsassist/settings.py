@@ -382,6 +382,9 @@ OUTBOUND_DENY = env_list(
 from opsassist.lib.env import env_cidrs  # noqa: E402 - kept with the block it serves
 
 OUTBOUND_ALLOW = env_cidrs("OUTBOUND_ALLOW", "")
+# Push, chat and SMS (apprise) ignore HTTP_PROXY/HTTPS_PROXY, like every other outbound client: through a
+# proxy the outbound policy sees only the proxy. True sends them through the environment's proxy instead.
+APPRISE_USE_ENV_PROXY = env_bool("APPRISE_USE_ENV_PROXY", False)
 # Outbound URLs (credentials, query tokens, webhook paths) are redacted in the HTTP clients' logs.
 LOGGING.setdefault("filters", {})["redact_urls"] = {"()": "opsassist.lib.redact.RedactUrlsFilter"}
 for _logger in ("httpx", "httpcore", "httpcore.connection", "httpcore.http11", "httpcore.http2", "httpcore.proxy"):

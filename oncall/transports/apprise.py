@@ -8,8 +8,15 @@ Outbound policy: every URL a user gives passes the write-time check (the channel
 serializers). At send time apprise connects through `requests`/urllib3; while a delivery runs, each new
 connection of that thread is made by `_checked_connection`, which resolves the host, checks every address
 and connects to exactly a checked one, so a name that re-resolves into the deny list (DNS rebinding) and a
-redirect to a denied address are refused too. Not covered: a proxy from the environment (HTTPS_PROXY),
-through which the check sees only the proxy; docs/paging.md says so.
+redirect to a denied address are refused too.
+
+Proxies: apprise's plugins call `requests.post()`, whose session reads HTTP_PROXY/HTTPS_PROXY/ALL_PROXY
+from the environment for every request and redirect; through a proxy the check above sees only the proxy,
+and the proxy resolves and reaches the destination itself. So while a delivery runs, requests' adapter
+sends without those proxies (`_send_without_proxy`): straight to the checked address, as the httpx clients
+do (`outbound.http_client`, trust_env=False). `APPRISE_USE_ENV_PROXY=True` (an operator's choice, for
+networks whose only way out is a proxy) keeps the environment's proxy; the proxy's own address must then
+pass the policy, and the proxy has to restrict destinations (docs/security.md).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from contextlib import contextmanager
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import apprise
+import requests.adapters
 import urllib3.util.connection as urllib3_connection
 from django.conf import settings
 from rest_framework import serializers
@@ -59,6 +67,18 @@ def _checked_connection(address, timeout=urllib3_connection._DEFAULT_TIMEOUT, so
 
 
 urllib3_connection.create_connection = _checked_connection
+_plain_send = requests.adapters.HTTPAdapter.send
+
+
+def _send_without_proxy(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
+    """requests' HTTPAdapter.send; inside `guarded_connections()`, with no proxy unless APPRISE_USE_ENV_PROXY
+    (requests has filled `proxies` from the environment by now, for the first request and each redirect)."""
+    if getattr(_guard, "active", False) and not settings.APPRISE_USE_ENV_PROXY:
+        proxies = None
+    return _plain_send(self, request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
+
+
+requests.adapters.HTTPAdapter.send = _send_without_proxy  # type: ignore[method-assign]
 
 
 @contextmanager
