@@ -11,14 +11,10 @@ from datetime import datetime, timedelta
 import re2
 from django.conf import settings
 
-from incidents.choices import Source
 from incidents.models import Alert, Incident, MaintenanceWindow, Silence
 from opsassist.lib.errors import ServiceError
 
 MATCHER_FIELDS = ("service", "source", "severity")
-# What counts toward an alert storm, and joins one: incidents opened by machines (events, alerts, checks,
-# heartbeats, check-ins). One a person declares (source manual) is meant to be paged on its own.
-STORM_SOURCES = (Source.EVENTS, Source.ALERT, Source.HEALTH_CHECK, Source.HEARTBEAT, Source.CHECKIN)
 REGEX_PREFIX = "=~"
 MAX_VALUE = 255
 MAX_LABELS = 20

@@ -639,7 +639,7 @@ def _storm_parent() -> Incident | None:
 def _join_storm(incident: Incident, now: datetime) -> None:
     """More than STORM_THRESHOLD incidents opened within STORM_WINDOW_SECONDS: they hang under one major
     incident, paged once for the group. A storm lasts while incidents keep joining within the window."""
-    if incident.source not in noise.STORM_SOURCES:  # declared by a person, or the storm itself
+    if is_storm_parent(incident):
         return
     since = now - timedelta(seconds=settings.STORM_WINDOW_SECONDS)
     parent = _storm_parent()
@@ -647,7 +647,7 @@ def _join_storm(incident: Incident, now: datetime) -> None:
         parent.detected_at >= since or parent.children.filter(detected_at__gte=since).exists()
     )
     if not raging:
-        recent = Incident.objects.filter(detected_at__gte=since, source__in=noise.STORM_SOURCES)
+        recent = Incident.objects.filter(detected_at__gte=since).exclude(source=Source.MANUAL, source_key=STORM_KEY)
         count = recent.count()
         if count <= settings.STORM_THRESHOLD:
             return
