@@ -318,7 +318,7 @@ const OpsAssist = (() => {
       // No "Propose fix" while a proposal waits or a run is under way: each click would add another run.
       if (start) start.hidden = !canChange || !UNRESOLVED.includes(i.status) || runInFlight;
       $("#ai-badge").hidden = !aiAnalysed;
-      $("#postmortem-link").hidden = UNRESOLVED.includes(i.status);
+      $("#postmortem-link").hidden = UNRESOLVED.includes(i.status) && !$("#postmortem-link").dataset.saved;
       if ($("#assignee")) $("#assignee").value = i.assigned_to || "";
       if ($("#severity")) $("#severity").value = i.severity;
       const apply = $("#apply-severity");
