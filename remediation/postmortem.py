@@ -33,6 +33,8 @@ NARRATIVE_SYSTEM = (
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
+    if seconds < 60:
+        return f"{int(seconds)} s"
     minutes, _ = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     days, hours = divmod(hours, 24)
@@ -57,11 +59,20 @@ def facts(incident: Incident, tz: tzinfo) -> dict:
 def template_narrative(incident: Incident, found: dict) -> str:
     who = ", ".join(name for name, _ in found["actors"] if name not in ("system", "oncall")) or "the system"
     return (
-        f"{incident.service} had a {incident.severity} incident: {incident.title}. "
-        f"It was acknowledged after {found['time_to_acknowledge']} and resolved after {found['time_to_resolve']}. "
+        f"{incident.service} had a {incident.severity} incident: {incident.title}. {_handled(incident, found)} "
         f"{incident.summary or ''}\n\nPeople and systems involved: {who}.\n\n_Describe the impact on users and "
         "what should change so it does not happen again._"
     )
+
+
+def _handled(incident: Incident, found: dict) -> str:
+    acknowledged = f"acknowledged after {found['time_to_acknowledge']}" if incident.ack_seconds is not None else ""
+    resolved = f"resolved after {found['time_to_resolve']}" if incident.resolve_seconds is not None else ""
+    if acknowledged and resolved:
+        return f"It was {acknowledged} and {resolved}."
+    if resolved:
+        return f"It was {resolved}, without being acknowledged."
+    return f"It was {acknowledged or 'not acknowledged'}."
 
 
 def claude_narrative(incident: Incident, found: dict) -> str | None:

@@ -198,3 +198,11 @@ def test_the_database_bounds_the_markdown(responder):
     incident = resolved_incident()
     with pytest.raises(IntegrityError), transaction.atomic():
         Postmortem.objects.create(incident=incident, markdown="x" * 100_001)
+
+
+def test_the_draft_says_when_nobody_acknowledged_and_counts_seconds(client, viewer):
+    incident = IncidentFactory(status="resolved", service="web", severity="low", title="Blip", ack_seconds=None,
+                               resolve_seconds=40, resolved_at=timezone.now())  # fmt: skip
+    client.force_login(viewer)
+    text = client.get(f"/incidents/{incident.pk}/postmortem").context["markdown"]
+    assert "It was resolved after 40 s, without being acknowledged." in text
