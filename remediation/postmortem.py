@@ -179,7 +179,7 @@ def _create(incident: Incident, markdown: str, actor, version: int | None) -> Po
     if incident.status not in DONE:
         raise Conflict("A postmortem is written once the incident is resolved.", field="status")
     if version:
-        raise _stale(version, 0)
+        raise Conflict(f"version: nothing is saved yet (version 0), not version {version}.", field="version")
     try:
         with transaction.atomic():  # two first saves at once: one wins, the other is told to reload
             postmortem = Postmortem.objects.create(incident=incident, markdown=markdown, created_by=actor,

@@ -106,7 +106,10 @@ class MarkdownField(serializers.CharField):
 class PostmortemInputSerializer(serializers.Serializer):
     markdown = MarkdownField(max_length=POSTMORTEM_MAX_CHARS, trim_whitespace=False)
     version = serializers.IntegerField(
-        required=False, min_value=0, help_text="the version you edited (0: none saved yet); a stale one is a 409"
+        required=False,
+        min_value=0,
+        max_value=2**31 - 1,
+        help_text="the version you edited (0: none saved yet); a stale one is a 409",
     )
 
 

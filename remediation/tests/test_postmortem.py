@@ -166,11 +166,21 @@ def test_the_api_shows_the_draft_then_saves_and_versions_the_postmortem(responde
     ({}, "markdown"), ({"markdown": 5}, "markdown"), ({"markdown": ["# a"]}, "markdown"),
     ({"markdown": ""}, "markdown"), ({"markdown": " \n"}, "markdown"), ({"markdown": "x" * 100_001}, "markdown"),
     ({"markdown": "# a", "version": "two"}, "version"), ({"markdown": "# a", "version": -1}, "version"),
+    ({"markdown": "# a", "version": 10**20}, "version"),
 ])  # fmt: skip
 def test_bad_input_to_the_api_is_a_400_naming_the_field(responder_api, body, field):
     incident = resolved_incident()
     response = responder_api.put(f"/api/v1/incidents/{incident.pk}/postmortem", body, format="json")
     assert response.status_code == 400 and field in response.json()["errors"], response.content
+    assert not Postmortem.objects.exists()
+
+
+def test_a_lone_surrogate_is_a_400_naming_markdown(responder_api):
+    incident = resolved_incident()
+    body = '{"markdown": "a\\ud800b"}'  # valid JSON, but not storable text
+    response = responder_api.generic("PUT", f"/api/v1/incidents/{incident.pk}/postmortem", body,
+                                     content_type="application/json")  # fmt: skip
+    assert response.status_code == 400 and "markdown" in response.json()["errors"]
     assert not Postmortem.objects.exists()
 
 
