@@ -216,3 +216,17 @@ def test_the_draft_says_when_nobody_acknowledged_and_counts_seconds(client, view
     client.force_login(viewer)
     text = client.get(f"/incidents/{incident.pk}/postmortem").context["markdown"]
     assert "It was resolved after 40 s, without being acknowledged." in text
+
+
+def test_a_draft_claude_wrote_is_saved_as_edited(client, responder, fake_claude):  # noqa: F811
+    incident = resolved_incident()
+    answer = {"id": "msg_2", "type": "message", "role": "assistant", "model": "claude-sonnet-5-5",
+              "content": [{"type": "text", "text": "Idle sessions filled the pool."}], "stop_reason": "end_turn",
+              "stop_sequence": None, "usage": {"input_tokens": 90, "output_tokens": 12}}  # fmt: skip
+    fake_claude(lambda request: httpx.Response(200, json=answer))
+    client.force_login(responder)
+    text = client.post(f"/incidents/{incident.pk}/postmortem", {"action": "claude"}).context["markdown"]
+    assert not Postmortem.objects.exists()  # a new draft is not saved until someone saves it
+    edited = text.replace("Idle sessions filled the pool.", "Idle sessions filled the pool at 09:00.")
+    client.post(f"/incidents/{incident.pk}/postmortem", {"action": "save", "markdown": edited, "version": 0})
+    assert "Idle sessions filled the pool at 09:00." in Postmortem.objects.get(incident=incident).markdown
