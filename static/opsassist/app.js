@@ -556,6 +556,8 @@ const OpsAssist = (() => {
 
   // Keyboard shortcuts: a acknowledge, r resolve (incident page), / search, ? help.
   function shortcuts() {
+    // The search box sits in the folded filters: unfold them first, a closed <details> cannot take focus.
+    const focusSearch = (input) => { const box = input.closest("details"); if (box) box.open = true; input.focus(); };
     document.addEventListener("keydown", (e) => {
       if (e.ctrlKey || e.metaKey || e.altKey || e.target.closest("input, textarea, select, [contenteditable]")) return;
       const visible = (sel) => { const b = $(sel); return b && !b.hidden ? b : null; };
@@ -564,13 +566,13 @@ const OpsAssist = (() => {
       else if (e.key === "/") {
         e.preventDefault();
         const search = $("input[name=q]");
-        if (search) search.focus(); else location.href = "/incidents/#search";
+        if (search) focusSearch(search); else location.href = "/incidents/#search";
       } else if (e.key === "?") {
         const help = $("#shortcuts");
         if (help && help.showModal) help.showModal();
       }
     });
-    if (location.hash === "#search" && $("input[name=q]")) $("input[name=q]").focus();
+    if (location.hash === "#search" && $("input[name=q]")) focusSearch($("input[name=q]"));
   }
 
   function navToggle() {

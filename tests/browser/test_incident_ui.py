@@ -95,6 +95,10 @@ def test_declare_reassign_and_regrade_on_the_incident_page(browser, server):  # 
     assert "We doubled the pool." in saved["markdown"] and "Connection pool too small" in saved["markdown"]
     page.goto(f"/incidents/{incident_id}/")
     expect(page.locator("#postmortem-link")).to_have_text("Postmortem (saved, version 1, admin)")
+    page.wait_for_selector("#live-status.on")
+    page.keyboard.press("/")  # search: the list opens with its folded filters unfolded and the box focused
+    page.wait_for_url("**/incidents/#search")
+    page.wait_for_function("document.activeElement && document.activeElement.name === 'q'")
     context.close()
 
 
