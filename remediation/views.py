@@ -26,7 +26,7 @@ def _download(incident: Incident, text: str) -> HttpResponse:
 def _version(raw: str | None) -> int | None:
     if not raw:
         return None
-    if not raw.isdigit() or len(raw) > 9:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
         raise ServiceError("version: a whole number is required.", field="version")
     return int(raw)
 

@@ -131,7 +131,8 @@ def test_a_stale_save_keeps_the_typed_text_and_shows_the_newer_version(client, r
 
 
 @pytest.mark.parametrize(("markdown", "version", "field"), [("", "0", "markdown"), ("   ", "0", "markdown"),
-                         ("x" * 100_001, "0", "markdown"), ("# ok", "one", "version")])  # fmt: skip
+                         ("x" * 100_001, "0", "markdown"), ("# ok", "one", "version"),
+                         ("# ok", "²", "version")])  # fmt: skip
 def test_bad_input_on_the_page_is_a_400_naming_the_field(client, responder, markdown, version, field):
     incident = resolved_incident()
     client.force_login(responder)
