@@ -40,3 +40,16 @@ def test_a_saved_postmortem_stays_linked_after_a_reopen(client, viewer, responde
     page = client.get(f"/incidents/{incident.pk}/").content.decode()
     assert 'id="postmortem-link" data-saved="1">Postmortem (saved, version 1, bob)' in page
     assert client.get(f"/incidents/{incident.pk}/postmortem").context["markdown"] == "# Ours\n"
+
+
+def test_mine_and_the_assignee_filter_list_only_that_persons_incidents(client, viewer, responder):
+    IncidentFactory(title="Carol's", assigned_to=viewer)
+    IncidentFactory(title="Bob's", assigned_to=responder)
+    IncidentFactory(title="Nobody's")
+    client.force_login(viewer)
+    page = client.get("/incidents/")
+    assert 'href="?assigned_to=carol">Mine</a>' in page.content.decode()
+    mine = client.get("/incidents/?assigned_to=carol").context["incidents"]
+    assert [row["title"] for row in mine] == ["Carol's"]
+    bobs = client.get("/incidents/?assigned_to=bob").context["incidents"]
+    assert [row["title"] for row in bobs] == ["Bob's"]
