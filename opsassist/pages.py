@@ -32,6 +32,7 @@ from oncall.services import fallback_team, paged_for, unowned_services
 from opsassist.lib.errors import ServiceError
 from remediation.actions import allowed_actions
 from remediation.analysis import monitor_of
+from remediation.models import Postmortem
 
 
 def _monitors_state(now) -> list[dict]:
@@ -210,7 +211,7 @@ def incident_detail(request, pk: int):
         "can_remediate": bool(allowed_actions(monitor)),
         "proposer": "Claude" if settings.ANTHROPIC_API_KEY else "built-in rules",
         "users": _usernames(),
-        "severities": Severity.values,
+        "severities": Severity.values, "postmortem": Postmortem.objects.filter(incident=incident).first(),
     })  # fmt: skip
 
 

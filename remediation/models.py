@@ -5,9 +5,13 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Length
+from django.db.models.lookups import LessThanOrEqual
 
 from remediation.actions import ACTIONS, action_class
 from remediation.commands import OUTPUT_LIMIT
+
+POSTMORTEM_MAX_CHARS = 100_000  # a long postmortem is ~20,000; the bound keeps rows and pages small
 
 
 def policy_errors(monitor, action: str, allow_flushdb: bool) -> dict[str, str]:
@@ -129,3 +133,32 @@ class RemediationRun(models.Model):
         if self.decided_via:
             return self.decided_via
         return self.decided_by.username if self.decided_by_id and self.decided_by else None
+
+
+class Postmortem(models.Model):
+    """The saved postmortem of one incident, in Markdown: first built from the draft (timeline, durations,
+    who did what, root cause, actions taken), then edited by responders. `version` grows on every save so a
+    second editor's stale copy is refused instead of silently overwriting the first one's work."""
+
+    incident = models.OneToOneField("incidents.Incident", on_delete=models.CASCADE, related_name="postmortem")
+    markdown = models.TextField()
+    version = models.PositiveIntegerField(default=1)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_by_name = models.CharField(max_length=150, blank=True, default="", help_text="kept if the user is deleted")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=LessThanOrEqual(Length("markdown"), POSTMORTEM_MAX_CHARS),
+                                   name="remediation_postmortem_markdown_bounded"),
+        ]  # fmt: skip
+
+    def __str__(self) -> str:
+        return f"postmortem of #{self.incident_id} (v{self.version})"

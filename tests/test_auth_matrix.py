@@ -50,6 +50,8 @@ MATRIX = [
     ("POST", "incidents/{incident}/status", WORKERS),
     ("GET", "incidents/{incident}/remediations", READERS),
     ("POST", "incidents/{incident}/remediations", WORKERS),
+    ("GET", "incidents/{incident}/postmortem", READERS),
+    ("PUT", "incidents/{incident}/postmortem", WORKERS),
     ("GET", "events", READERS),
     ("POST", "events", {"responder", "admin", "agent", "key"}),
     ("GET", "integrations", READERS),

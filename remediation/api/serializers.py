@@ -5,7 +5,7 @@ from rest_framework import serializers
 
 from monitoring.models import Monitor
 from remediation import services
-from remediation.models import ActionPolicy, RemediationRun, policy_errors
+from remediation.models import POSTMORTEM_MAX_CHARS, ActionPolicy, RemediationRun, policy_errors
 
 ADMIN_PERMISSION = "remediation.manage_actionpolicy"
 
@@ -92,3 +92,35 @@ class ActionCatalogRowSerializer(serializers.Serializer):
             if name == "action":
                 ordered["label"] = serializers.CharField()
         return ordered
+
+
+class MarkdownField(serializers.CharField):
+    """Text only: a number or a list is refused rather than turned into a string."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class PostmortemInputSerializer(serializers.Serializer):
+    markdown = MarkdownField(max_length=POSTMORTEM_MAX_CHARS, trim_whitespace=False)
+    version = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=2**31 - 1,
+        help_text="the version you edited (0: none saved yet); a stale one is a 409",
+    )
+
+
+class PostmortemSerializer(serializers.Serializer):
+    """A saved postmortem, or the unsaved draft (`saved` false, `version` 0) of a resolved incident."""
+
+    incident = serializers.IntegerField(source="incident_id")
+    markdown = serializers.CharField()
+    saved = serializers.BooleanField()
+    version = serializers.IntegerField()
+    created_by = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField(allow_null=True)
+    updated_by = serializers.CharField(allow_null=True)
+    updated_at = serializers.DateTimeField(allow_null=True)

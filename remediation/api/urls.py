@@ -12,6 +12,8 @@ router.register("remediation/policies", views.ActionPolicyViewSet, basename="rem
 urlpatterns = [
     re_path(r"^incidents/(?P<incident_id>\d+)/remediations/?$", views.IncidentRemediationsView.as_view(),
             name="incident-remediations"),
+    re_path(r"^incidents/(?P<incident_id>\d+)/postmortem/?$", views.IncidentPostmortemView.as_view(),
+            name="incident-postmortem"),
     re_path(r"^remediation/actions/?$", views.ActionCatalogView.as_view(), name="remediation-actions"),
     *router.urls,
 ]  # fmt: skip

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
@@ -10,10 +11,12 @@ from rest_framework.views import APIView
 from incidents.models import Incident
 from monitoring.models import Monitor
 from opsassist.lib.permissions import ModelPermissions
-from remediation import services
+from remediation import postmortem, services
 from remediation.api.serializers import (
     ActionCatalogRowSerializer,
     ActionPolicySerializer,
+    PostmortemInputSerializer,
+    PostmortemSerializer,
     RejectSerializer,
     RemediationRunSerializer,
 )
@@ -119,3 +122,29 @@ class ActionCatalogView(APIView):
         if request.query_params.get("monitor"):
             monitors = monitors.filter(name=request.query_params["monitor"])
         return Response(services.action_catalog(list(monitors)))
+
+
+class IncidentPostmortemView(APIView):
+    """`GET /api/v1/incidents/{id}/postmortem`: the saved postmortem, else the draft of a resolved incident
+    (`saved` false); 409 while unresolved with none saved. `PUT` `{"markdown", "version"?}` saves it
+    (201 the first time, then 200); needs the permission to change incidents."""
+
+    queryset = Incident.objects.all()  # viewers read (view_incident), responders write (change_incident)
+
+    @extend_schema(responses={200: PostmortemSerializer})
+    def get(self, request, incident_id):
+        incident = get_object_or_404(Incident.objects.select_related("assigned_to"), pk=incident_id)
+        data = postmortem.as_data(incident, postmortem.saved(incident), timezone.get_current_timezone())
+        return Response(PostmortemSerializer(data).data)
+
+    @extend_schema(request=PostmortemInputSerializer, responses={200: PostmortemSerializer, 201: PostmortemSerializer})
+    def put(self, request, incident_id):
+        incident = get_object_or_404(Incident, pk=incident_id)
+        body = PostmortemInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        _, created = postmortem.do_save_postmortem(
+            incident, body.validated_data["markdown"], request.user, body.validated_data.get("version")
+        )
+        data = postmortem.as_data(incident, postmortem.saved(incident), timezone.get_current_timezone())
+        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        return Response(PostmortemSerializer(data).data, status=code)

@@ -295,7 +295,7 @@ const OpsAssist = (() => {
     const id = Number(root.dataset.incidentId);
     const canChange = root.dataset.canChange === "1", canApprove = root.dataset.canApprove === "1";
     let current = data("incident-data");
-    let aiAnalysed = Boolean(current.ai_analysed), runInFlight = false;
+    let aiAnalysed = Boolean(current.ai_analysed), runInFlight = false, latestProposal = null;
     const IN_FLIGHT = ["proposed", "approved", "executing", "verifying"];
     const start = $("#start-remediation");
 
@@ -316,9 +316,12 @@ const OpsAssist = (() => {
       $$("[data-move]", root).forEach((b) => { b.hidden = !canChange || !MOVES[i.status].includes(b.dataset.move); });
       $("#recommended-actions").innerHTML = (i.recommended_actions || []).map((a) => `<li>${esc(a)}</li>`).join("");
       // No "Propose fix" while a proposal waits or a run is under way: each click would add another run.
-      if (start) start.hidden = !canChange || !UNRESOLVED.includes(i.status) || runInFlight;
+      // Nor when the latest analysis proposes no action: each click would only add a rejected run.
+      const offerable = canChange && UNRESOLVED.includes(i.status) && !runInFlight;
+      if (start) start.hidden = !offerable || latestProposal === "none";
+      if ($("#nothing-to-run")) $("#nothing-to-run").hidden = !offerable || latestProposal !== "none";
       $("#ai-badge").hidden = !aiAnalysed;
-      $("#postmortem-link").hidden = UNRESOLVED.includes(i.status);
+      $("#postmortem-link").hidden = UNRESOLVED.includes(i.status) && !$("#postmortem-link").dataset.saved;
       if ($("#assignee")) $("#assignee").value = i.assigned_to || "";
       if ($("#severity")) $("#severity").value = i.severity;
       const apply = $("#apply-severity");
@@ -332,6 +335,8 @@ const OpsAssist = (() => {
     async function loadDetail() {
       const d = await api("GET", `/api/v1/incidents/${id}`);
       aiAnalysed = aiAnalysed || d.timeline.some((e) => e.kind === "analysis" && e.actor === "ai");
+      const analyses = d.timeline.filter((e) => e.kind === "analysis" && e.data && e.data.proposal);
+      latestProposal = analyses.length ? analyses[analyses.length - 1].data.proposal.action : null;
       renderHead(d);
       $("#timeline").innerHTML = [...d.timeline].reverse().map(timelineItem).join("");
       $("#notes").innerHTML = d.notes.map((n) => `<li><strong>${esc(n.author || "system")}</strong> <span class="muted">${esc(when(n.created_at))}</span><br>${esc(n.text)}</li>`).join("") || "<li class='muted'>No notes yet.</li>";
@@ -551,6 +556,8 @@ const OpsAssist = (() => {
 
   // Keyboard shortcuts: a acknowledge, r resolve (incident page), / search, ? help.
   function shortcuts() {
+    // The search box sits in the folded filters: unfold them first, a closed <details> cannot take focus.
+    const focusSearch = (input) => { const box = input.closest("details"); if (box) box.open = true; input.focus(); };
     document.addEventListener("keydown", (e) => {
       if (e.ctrlKey || e.metaKey || e.altKey || e.target.closest("input, textarea, select, [contenteditable]")) return;
       const visible = (sel) => { const b = $(sel); return b && !b.hidden ? b : null; };
@@ -559,13 +566,13 @@ const OpsAssist = (() => {
       else if (e.key === "/") {
         e.preventDefault();
         const search = $("input[name=q]");
-        if (search) search.focus(); else location.href = "/incidents/#search";
+        if (search) focusSearch(search); else location.href = "/incidents/#search";
       } else if (e.key === "?") {
         const help = $("#shortcuts");
         if (help && help.showModal) help.showModal();
       }
     });
-    if (location.hash === "#search" && $("input[name=q]")) $("input[name=q]").focus();
+    if (location.hash === "#search" && $("input[name=q]")) focusSearch($("input[name=q]"));
   }
 
   function navToggle() {
