@@ -42,6 +42,13 @@ def do_create(*, name: str, period_seconds: int, grace_seconds: int, service: st
         raise taken from None
 
 
+def do_rotate(checkin: CheckIn) -> CheckIn:
+    """Give the check-in a new secret token: the old ping URL stops working at once."""
+    checkin.token = secrets.token_urlsafe(32)
+    checkin.save(update_fields=["token"])
+    return checkin
+
+
 def do_ping(token: str, kind: str, now: datetime | None = None) -> bool:
     """Record one ping; False when no check-in has this token."""
     now = now or timezone.now()

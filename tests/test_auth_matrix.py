@@ -100,6 +100,7 @@ MATRIX = [
     ("POST", "checkins", WORKERS),
     ("GET", "checkins/{checkin}", READERS),
     ("DELETE", "checkins/{checkin}", WORKERS),
+    ("POST", "checkins/{checkin}/rotate", WORKERS),
 ]
 # Staying quiet: everyone reads; responders schedule and end maintenance windows and silences.
 for _collection, _key in [("maintenance", "maintenance"), ("silences", "silence")]:

@@ -1,14 +1,23 @@
-"""Check-ins: `POST /api/v1/checkins` → 201 with the secret `ping_url`; list, read, delete by name."""
+"""Check-ins: `POST /api/v1/checkins` → 201 with the secret `ping_url`; list, read, delete by name;
+`POST /api/v1/checkins/{name}/rotate` → a new `ping_url` (the old one stops working).
+
+The ping URL is the credential that resolves and opens the check-in's incidents: only callers who may
+change check-ins see it; anyone else gets it with the token masked."""
 
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from monitoring import checkins
 from monitoring.models import MAX_CHECKIN_SECONDS, CheckIn
+from opsassist.lib.kindconfig import MASK
 from opsassist.lib.publicurl import absolute_url
+
+# Who may see (and so use) a ping URL: whoever may create check-ins.
+SEE_PING_URL = "monitoring.add_checkin"
 
 
 class CheckInSerializer(serializers.ModelSerializer):
@@ -16,7 +25,9 @@ class CheckInSerializer(serializers.ModelSerializer):
     period_seconds = serializers.IntegerField(min_value=60, max_value=MAX_CHECKIN_SECONDS)
     grace_seconds = serializers.IntegerField(min_value=0, max_value=MAX_CHECKIN_SECONDS)
     service = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
-    ping_url = serializers.SerializerMethodField(help_text="GET or POST it; add /start or /fail")
+    ping_url = serializers.SerializerMethodField(
+        help_text=f"GET or POST it; add /start or /fail. Shown as /ping/{MASK} to callers who may not change check-ins"
+    )
 
     class Meta:
         model = CheckIn
@@ -30,6 +41,9 @@ class CheckInSerializer(serializers.ModelSerializer):
         extra_kwargs: dict[str, dict] = {"name": {"validators": []}}
 
     def get_ping_url(self, checkin: CheckIn) -> str:
+        request = self.context.get("request")
+        if request is None or not request.user.has_perm(SEE_PING_URL):
+            return absolute_url(f"/ping/{MASK}")
         return absolute_url(checkin.ping_path)
 
 
@@ -49,3 +63,10 @@ class CheckInViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
         data.is_valid(raise_exception=True)
         checkin = checkins.do_create(**data.validated_data)
         return Response(self.get_serializer(checkin).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={200: CheckInSerializer})
+    @action(detail=True, methods=["post"])
+    def rotate(self, request, name=None):
+        """A new secret ping URL; the old one answers 404 from now on. Jobs must be given the new one."""
+        checkin = checkins.do_rotate(self.get_object())
+        return Response(self.get_serializer(checkin).data)

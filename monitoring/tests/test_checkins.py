@@ -140,3 +140,29 @@ def test_a_ping_loop_writes_at_most_once_a_second(checkin, anon_api, django_asse
     with at(T0 + timedelta(minutes=1, seconds=1)):
         anon_api.get(url)
     assert CheckIn.objects.get().last_ping_at == T0 + timedelta(minutes=1, seconds=1)
+
+
+def test_a_viewer_sees_the_ping_url_masked_in_the_list_and_the_detail(checkin, viewer_api):
+    """The ping URL resolves and opens the check-in's incidents: only who may change check-ins sees it."""
+    token = checkin["ping_url"].rsplit("/", 1)[1]
+    detail = viewer_api.get(f"{URL}/nightly-backup")
+    listed = viewer_api.get(URL)
+    assert detail.status_code == 200 and listed.status_code == 200
+    assert detail.json()["ping_url"] == "https://ops.example.com/ping/***"
+    assert [row["ping_url"] for row in listed.json()] == ["https://ops.example.com/ping/***"]
+    assert token not in detail.content.decode() + listed.content.decode()
+
+
+def test_a_responder_sees_the_ping_url(checkin, responder_api):
+    assert responder_api.get(f"{URL}/nightly-backup").json()["ping_url"] == checkin["ping_url"]
+
+
+def test_rotating_gives_a_new_ping_url_and_the_old_one_stops_working(checkin, responder_api, viewer_api, anon_api):
+    old = path_of(checkin["ping_url"])
+    assert viewer_api.post(f"{URL}/nightly-backup/rotate").status_code == 403
+    response = responder_api.post(f"{URL}/nightly-backup/rotate")
+    assert response.status_code == 200, response.content
+    new = path_of(response.json()["ping_url"])
+    assert new != old and new.startswith("/ping/")
+    assert anon_api.get(old).status_code == 404
+    assert anon_api.get(new).status_code == 200
