@@ -10,6 +10,11 @@ from monitoring.queries import availability, open_incident_ids
 from opsassist.lib import outbound
 
 ADMIN_ONLY = {"drills_allowed": "Only an admin can set drills_allowed."}
+# On a monitor with drills_allowed, the admin's approval is for this target: moving it needs an admin.
+ADMIN_ONLY_WITH_DRILLS = {
+    name: f"Only an admin can change {name} of a monitor with drills_allowed (an admin approved drills on this one)."
+    for name in ("kind", "target")
+}
 THRESHOLDS_HELP = "The kind's settings; unknown keys are refused. " + "; ".join(
     f"{kind}: {checker_class(kind).Config.describe()}" for kind in KINDS
 )
@@ -84,11 +89,20 @@ class MonitorWriteSerializer(serializers.ModelSerializer):
     def check_admin_only(self, attrs) -> None:
         request = self.context.get("request")
         is_admin = bool(request and request.user.is_superuser)
+        if is_admin:
+            return
         refused = {
             name: [message]
             for name, message in ADMIN_ONLY.items()
-            if name in attrs and not is_admin and attrs[name] != self.current_value(name)
+            if name in attrs and attrs[name] != self.current_value(name)
         }
+        if self.instance is not None and self.instance.drills_allowed:
+            # An admin approved drills against this target: pointing the monitor elsewhere needs one again.
+            refused.update({
+                name: [message]
+                for name, message in ADMIN_ONLY_WITH_DRILLS.items()
+                if name in attrs and attrs[name] != self.current_value(name)
+            })  # fmt: skip
         if refused:
             raise PermissionDenied({"detail": "Only an admin can set: " + ", ".join(refused) + ".", "errors": refused})
 

@@ -10,6 +10,8 @@ from opsassist.lib.errors import ServiceError
 HEALTHY_BELOW = 30.0  # percent of the limit (seed 001)
 DOWN_ABOVE = 90.0
 MIB = 1024 * 1024
+# Far above any real Redis (its memory is the machine's): a larger limit is a typo or an attempt to never alert.
+MAX_MEMORY_LIMIT = 1024**4  # 1 TiB
 DRILL_KEY_TTL = 3600  # drill keys expire on their own after an hour, as a safety net
 DRILL_CHUNK = 256 * 1024
 DRILL_FILL = 0.92  # a drill fills to this fraction of the limit (above DOWN_ABOVE)
@@ -66,7 +68,7 @@ def drill_prefix(monitor) -> str:
 
 
 class RedisConfig(CheckerConfig):
-    memory_limit_bytes = serializers.IntegerField(min_value=MIB, max_value=2**50, required=False)
+    memory_limit_bytes = serializers.IntegerField(min_value=MIB, max_value=MAX_MEMORY_LIMIT, required=False)
     memory_scope = serializers.ChoiceField(choices=["server", "database"], default="server")
     # Read by the clear_redis_cache action: extra keys it deletes besides the drill's.
     cache_key_pattern = serializers.RegexField(

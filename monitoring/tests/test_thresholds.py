@@ -152,3 +152,30 @@ def test_every_kind_declares_its_thresholds_and_targets(kind):
     assert checker.target_problem(TARGETS[kind], kind) is None
     assert "starts with" in checker.target_problem("ftp://example.com/x", kind)
     assert checker.drill_failure is None or callable(checker.start_drill)
+
+
+@pytest.mark.parametrize(("field", "value"), [("target", "postgres://other.example/app"), ("kind", "redis")])
+def test_moving_a_drill_monitor_needs_an_admin(api, responder_api, field, value):
+    """An admin approved drills against this target: a responder cannot point them at another server."""
+    api.post(URL, {"name": "db", "kind": "postgres", "target": TARGETS["postgres"], "drills_allowed": True},
+             format="json")  # fmt: skip
+    response = responder_api.patch(f"{URL}/db", {field: value}, format="json")
+    assert response.status_code == 403 and list(response.json()["errors"]) == [field], response.content
+    stored = Monitor.objects.get()
+    assert (stored.kind, stored.target, stored.drills_allowed) == ("postgres", TARGETS["postgres"], True)
+    # Unchanged values, other fields, and monitors without drills stay a responder's to edit.
+    assert responder_api.patch(f"{URL}/db", {field: getattr(stored, field), "interval_seconds": 30},
+                               format="json").status_code == 200  # fmt: skip
+    Monitor.objects.update(drills_allowed=False)
+    moved = {"target": "postgres://other.example/app"}
+    body = moved if field == "target" else {"kind": "redis", "target": TARGETS["redis"]}
+    assert responder_api.patch(f"{URL}/db", body, format="json").status_code == 200
+    # An admin may move a drill monitor.
+    Monitor.objects.update(drills_allowed=True)
+    assert api.patch(f"{URL}/db", {"target": TARGETS["redis"], "kind": "redis"}, format="json").status_code == 200
+
+
+def test_a_redis_memory_limit_is_bounded(api):
+    response = create(api, "redis", memory_limit_bytes=2**50)
+    assert response.status_code == 400 and list(response.json()["errors"]) == ["thresholds.memory_limit_bytes"]
+    assert create(api, "redis", memory_limit_bytes=2**40).status_code == 201
