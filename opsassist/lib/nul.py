@@ -2,16 +2,20 @@
 
 `loads` is the one JSON reader of request bodies (the DRF parser and the event-loop ingestion path both
 call it). It refuses, with a message naming the problem:
-- U+0000 anywhere (PostgreSQL cannot store it in text or JSON);
+- U+0000 anywhere, keys included (PostgreSQL cannot store it in text or JSON);
+- a lone UTF-16 surrogate (`"\udfff"`) anywhere: it is not a character, no UTF-8 encoder accepts it;
 - a key twice in one object (senders disagree on which one wins, so neither is guessed);
 - nesting deeper than MAX_DEPTH (deep documents overflow the stack of whatever walks them later);
-- NaN / Infinity, as DRF's own parser does.
+- NaN / Infinity, as DRF's own parser does, and numbers too large for a float (`1e999` would be infinity).
+Value problems name where they are (`attributes.k`, `[2].tags[0]`) so the sender can find them.
 Query strings carrying U+0000 are refused in the middleware.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 
 from django.conf import settings
 from django.http import JsonResponse
@@ -20,6 +24,9 @@ from rest_framework.exceptions import APIException, ParseError
 
 MESSAGE = "Null characters (U+0000) are not allowed."
 MAX_DEPTH = 64
+SURROGATE = re.compile("[\ud800-\udfff]")
+SURROGATE_MESSAGE = "Lone surrogates (U+D800 to U+DFFF) are not characters and are not allowed."
+INFINITE_MESSAGE = "Number too large (it would be infinite)."
 
 
 class InvalidJSON(ValueError):
@@ -47,24 +54,59 @@ def _reject_constant(name: str):
     raise InvalidJSON(f"Invalid JSON constant: {name}")
 
 
+def _string_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return MESSAGE
+    if SURROGATE.search(text):
+        return SURROGATE_MESSAGE
+    return None
+
+
+def _path(link) -> str:
+    """`attributes.k[2]` from the chain of (parent link, key or index) the walk keeps."""
+    parts: list[str] = []
+    while link is not None:
+        link, step = link
+        if isinstance(step, int):
+            parts.append(f"[{step}]")
+        else:
+            name = json.dumps(step)[1:-1]  # escaped: the key itself may hold the bad character
+            parts.append(name[:80] + ("…" if len(name) > 80 else ""))
+            parts.append(".")
+    text = "".join(reversed(parts))
+    return text.removeprefix(".")
+
+
+def _at(message: str, link) -> InvalidJSON:
+    where = _path(link)
+    return InvalidJSON(f"{message.removesuffix('.')} (at {where})." if where else message)
+
+
 def check_value(value) -> None:
-    """Depth and NUL checks over a parsed document, iteratively (no recursion to overflow)."""
-    stack = [(value, 1)]
+    """Depth, NUL, surrogate and infinity checks over a parsed document, iteratively (no recursion to
+    overflow). Each stack entry keeps a link to its parent's, so the path is built only for an error."""
+    stack: list[tuple] = [(value, 1, None)]
     while stack:
-        item, depth = stack.pop()
+        item, depth, link = stack.pop()
         if isinstance(item, str):
-            if "\x00" in item:
-                raise InvalidJSON(MESSAGE)
+            if problem := _string_problem(item):
+                raise _at(problem, link)
+            continue
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                raise _at(INFINITE_MESSAGE, link)
             continue
         if not isinstance(item, (dict, list)):
             continue
         if depth > MAX_DEPTH:
             raise InvalidJSON(f"JSON nested deeper than {MAX_DEPTH} levels.")
         if isinstance(item, dict):
-            stack.extend((key, depth) for key in item)
-            stack.extend((child, depth + 1) for child in item.values())
+            for key, child in item.items():
+                if problem := _string_problem(key):
+                    raise _at(problem, (link, key))
+                stack.append((child, depth + 1, (link, key)))
         else:
-            stack.extend((child, depth + 1) for child in item)
+            stack.extend((child, depth + 1, (link, index)) for index, child in enumerate(item))
 
 
 def loads(raw: bytes | str):
