@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 import re2
 from django.conf import settings
 
+from incidents.choices import Severity, Source, normalize_severity
 from incidents.models import Alert, Incident, MaintenanceWindow, Silence
 from opsassist.lib.errors import ServiceError
 
@@ -47,6 +48,18 @@ def check_matchers(matchers) -> dict:
     clean: dict[str, str | dict[str, str]] = {
         name: _check_value(f"matchers.{name}", matchers[name]) for name in MATCHER_FIELDS if name in matchers
     }
+    # An exact value no incident can have would silence nothing: severity takes what incidents accept
+    # (P1..P4, error/warning/info) stored as they store it; source is one of the sources.
+    severity = clean.get("severity")
+    if isinstance(severity, str) and not severity.startswith(REGEX_PREFIX):
+        if (canonical := normalize_severity(severity)) is None:
+            raise ServiceError(f"Not a severity: use one of {', '.join(Severity.values)}, P1-P4, error, warning or "
+                               "info (or a =~regex).", field="matchers.severity")  # fmt: skip
+        clean["severity"] = canonical
+    source = clean.get("source")
+    if isinstance(source, str) and not source.startswith(REGEX_PREFIX) and source not in Source.values:
+        raise ServiceError(f"Not a source: use one of {', '.join(Source.values)} (or a =~regex).",
+                           field="matchers.source")  # fmt: skip
     if "labels" in matchers:
         labels = matchers["labels"]
         if not isinstance(labels, dict) or not labels or len(labels) > MAX_LABELS:

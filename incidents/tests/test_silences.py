@@ -93,6 +93,9 @@ def test_silences_are_listed_for_viewers_but_only_responders_create_them(respond
         ({"service": "=~(unclosed"}, "matchers.service"),
         ({"service": "=~" + "a" * 300}, "matchers.service"),
         ({"severity": 3}, "matchers.severity"),
+        ({"severity": "P7"}, "matchers.severity"),
+        ({"source": "bogus"}, "matchers.source"),
+        ({"source": "Alert"}, "matchers.source"),
         ({"labels": {"env": "=~[z-a]"}}, "matchers.labels.env"),
         ({"labels": []}, "matchers.labels"),
     ],
@@ -117,3 +120,16 @@ def test_a_pathological_regex_matches_in_linear_time(responder_api, team):
     with at(T0):
         assert silence(responder_api, {"service": "=~(a+)+$"}).status_code == 201
         assert not fire("redos", {}, service="a" * 200 + "!").silenced
+
+
+def test_a_severity_matcher_takes_what_incidents_accept(responder_api, team, django_capture_on_commit_callbacks):
+    with at(T0, django_capture_on_commit_callbacks):
+        response = silence(responder_api, {"severity": "P1"})
+        assert response.status_code == 201 and response.json()["matchers"] == {"severity": "critical"}
+        assert Incident.objects.get(pk=fire("a", {}, severity="critical").pk).silenced
+
+
+def test_an_unknown_source_lists_the_allowed_ones(responder_api):
+    with at(T0):
+        response = silence(responder_api, {"source": "bogus"})
+    assert response.status_code == 400 and "checkin" in response.json()["errors"]["matchers.source"][0]
