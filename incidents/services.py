@@ -504,12 +504,13 @@ def do_request_analysis(incident: Incident) -> bool:
 # --- Staying quiet: the one paging decision, snooze, flapping, storms -------------------------------
 
 
-def suppression_for(incident: Incident, now: datetime | None = None) -> str | None:
+def suppression_for(incident: Incident, now: datetime | None = None, *, storm: bool = True) -> str | None:
     """Why this incident must not page now (storm child, snoozed, maintenance, silenced), or None.
 
-    Every path that notifies about an incident asks this first, and so does auto-remediation."""
+    Every path that notifies about an incident asks this first, and so does auto-remediation. `storm=False`
+    for what a person asked for (a reassignment): a storm holds only the automatic per-incident pages."""
     now = now or timezone.now()
-    if incident.parent_id is not None:
+    if storm and incident.parent_id is not None:
         return f"part of alert storm #{incident.parent_id}, which is paged for the group"
     if incident.snoozed_until is not None and incident.snoozed_until > now:
         return f"snoozed until {incident.snoozed_until:%Y-%m-%d %H:%M} UTC"

@@ -409,9 +409,12 @@ def _notify_channels(incident: Incident, team: Team, event: str) -> list[Channel
     return notified
 
 
-def _notify_user(incident: Incident, event: str, escalation: Escalation | None, user, now=None, round_=None) -> None:
+def _notify_user(
+    incident: Incident, event: str, escalation: Escalation | None, user, now=None, round_=None, by_person=False
+) -> None:
     """Page `user` by their personal rules: delay 0 now, later ones scheduled for the escalation tick.
-    Without rules, every enabled contact method at once; without any, the log (never silently lost)."""
+    Without rules, every enabled contact method at once; without any, the log (never silently lost).
+    `by_person`: a person asked for this page (see suppression_reason)."""
     now = now or timezone.now()
     rules = list(NotificationRule.objects.filter(user=user, contact__enabled=True).select_related("contact"))
     if not rules:
@@ -420,11 +423,13 @@ def _notify_user(incident: Incident, event: str, escalation: Escalation | None, 
     if round_ is None:
         round_ = escalation.round if escalation else 0
     if not rules:
-        _queue(incident, event, None, kind="log", config={}, recipient=user.username, step=step, round_=round_)
+        _queue(incident, event, None, kind="log", config={}, recipient=user.username, step=step, round_=round_,
+               by_person=by_person)  # fmt: skip
     for rule in rules:
         if rule.delay_minutes == 0:
             _queue(incident, event, None, kind=rule.contact.kind, config=rule.contact.config,
-                   contact=rule.contact, recipient=user.username, step=step, round_=round_)  # fmt: skip
+                   contact=rule.contact, recipient=user.username, step=step, round_=round_,
+                   by_person=by_person)  # fmt: skip
             continue
         ScheduledNotification.objects.get_or_create(
             incident=incident, contact=rule.contact, event=event, step=step, round=round_,
@@ -449,7 +454,7 @@ def do_send_due_rules(now: datetime | None = None) -> int:
             continue  # another tick took it
         _queue(page.incident, page.event, None, kind=page.contact.kind, config=page.contact.config,
                contact=page.contact, recipient=page.user.username, step=page.step, round_=page.round,
-               delay_minutes=page.delay_minutes)  # fmt: skip
+               delay_minutes=page.delay_minutes, by_person=page.event == Channel.Event.REASSIGN)  # fmt: skip
         sent += 1
     return sent
 
@@ -472,13 +477,14 @@ def do_page_reassigned(incident_id: int, user_id: int, actor: str, entry_id: int
     incident_services.record(
         incident, TimelineKind.ESCALATION, ACTOR, f"Reassigned by {actor}; paging {user.username}."
     )
-    _notify_user(incident, Channel.Event.REASSIGN, None, user, round_=min(number, 32767))
+    _notify_user(incident, Channel.Event.REASSIGN, None, user, round_=min(number, 32767), by_person=True)
     return True
 
 
-def suppression_reason(incident: Incident) -> str | None:
-    """Why notifications about this incident are held back now (maintenance, silence, snooze, storm child)."""
-    return incident_services.suppression_for(incident)
+def suppression_reason(incident: Incident, *, by_person: bool = False) -> str | None:
+    """Why notifications about this incident are held back now (maintenance, silence, snooze, storm child).
+    A page a person asked for (`by_person`: a reassignment) is not held by a storm."""
+    return incident_services.suppression_for(incident, storm=not by_person)
 
 
 def _queue(
@@ -494,8 +500,9 @@ def _queue(
     step=None,
     round_=None,
     delay_minutes=0,
+    by_person=False,
 ) -> None:
-    reason = suppression_reason(incident)
+    reason = suppression_reason(incident, by_person=by_person)
     if reason:
         incident_services.record(incident, TimelineKind.NOTIFICATION, ACTOR,
                                  f"Not notifying {recipient or kind}: {reason}.")  # fmt: skip

@@ -115,3 +115,16 @@ def test_the_dashboard_warns_about_services_no_team_owns(client, admin_user, set
     page = client.get("/").content.decode()
     assert "No team owns 2 services with recent incidents:" in page
     assert "lonely, orphan." in page and "page the admins" in page
+
+
+def test_reassigning_a_storm_child_pages_the_new_assignee(api, django_capture_on_commit_callbacks):
+    """A storm holds the automatic per-incident pages, not what a person asks for."""
+    team_with_rotation()
+    storm = open_incident(django_capture_on_commit_callbacks, service="alert-storm")
+    child = open_incident(django_capture_on_commit_callbacks, service="checkout")
+    Incident.objects.filter(pk=child.pk).update(parent=storm)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.patch(f"/api/v1/incidents/{child.pk}", {"assigned_to": "ben"}, format="json")
+    assert response.status_code == 200, response.content
+    assert list(Notification.objects.filter(event="reassign").values_list("recipient", "status")) == [("ben", "sent")]
+    assert not any(text.startswith("Not notifying ben") for text in texts(child))
