@@ -312,9 +312,9 @@ def do_on_status_change(incident_id: int, new: str, actor: str) -> None:
         slack.do_update_messages(incident, f"Incident {new}", skip=skip)
 
 
-def do_page_on_call(incident: Incident, reason: str) -> None:
+def do_page_on_call(incident: Incident, reason: str, round_: int | None = None) -> None:
     """Page the incident's assignee, else its team's on-call, outside the escalation steps (e.g. a
-    remediation failed)."""
+    remediation failed). `round_` tells this page from an earlier one of the same kind (de-duplication)."""
     if _held(incident, timezone.now()):
         return
     user = incident.assigned_to
@@ -326,7 +326,7 @@ def do_page_on_call(incident: Incident, reason: str) -> None:
         incident_services.record(incident, TimelineKind.ESCALATION, ACTOR, f"{reason}; nobody on call to page.")
         return
     incident_services.record(incident, TimelineKind.ESCALATION, ACTOR, f"{reason}; paging {user.username}.")
-    _notify_user(incident, Channel.Event.ESCALATION, None, user)
+    _notify_user(incident, Channel.Event.ESCALATION, None, user, round_=round_)
 
 
 def do_page_on_call_by_id(incident_id: int, reason: str) -> None:
@@ -374,7 +374,11 @@ def _resume_paging(incident: Incident, now: datetime) -> None:
     snoozed = incident.snoozed_until is not None and incident.snoozed_until <= now
     why = "Snooze over" if snoozed else "Hold lifted (maintenance or silence ended)"
     if incident.status == Status.ACKNOWLEDGED and not snoozed:
-        incident_services.record(incident, TimelineKind.ESCALATION, ACTOR, f"{why}; acknowledged, so not paged.")
+        # Somebody took it, possibly while nobody was being told: tell them (or on-call) it is still
+        # unresolved, without escalating. Each release is its own notification (a later window's too).
+        releases = incident.timeline.filter(kind=TimelineKind.ESCALATION).count()
+        do_page_on_call(incident, f"{why}; acknowledged but unresolved, notifying without escalating",
+                        round_=min(releases, 32767))  # fmt: skip
         return
     escalation = Escalation.objects.filter(incident=incident).first()
     if escalation is None:

@@ -64,6 +64,28 @@ def test_an_incident_resolved_during_maintenance_is_never_paged(
     assert pages() == 0
 
 
+def test_an_incident_acknowledged_during_maintenance_is_notified_when_the_window_ends(
+    responder_api, team, django_capture_on_commit_callbacks
+):
+    """Still unresolved when the window ends: its assignee hears about it, without a new escalation."""
+    from oncall.models import Escalation, Notification
+
+    capture = django_capture_on_commit_callbacks
+    with at(T0, capture):
+        window(responder_api, T0, T0 + timedelta(minutes=30))
+        incident = open_incident()
+    with at(T0 + timedelta(minutes=5), capture):
+        services.do_change_status(incident, "acknowledged", actor="test")
+        services.do_assign(incident, responder_api.user, actor="test")
+    with at(T0 + timedelta(minutes=30), capture):
+        assert oncall_services.do_release_held() == [incident.pk]
+    with at(T0 + timedelta(minutes=31), capture):
+        assert oncall_services.do_release_held() == []
+    assert list(Notification.objects.values_list("recipient", "event")) == [("bob", "escalation")]
+    assert not Escalation.objects.filter(incident=incident).exists()
+    assert any("acknowledged but unresolved, notifying without escalating; paging bob" in t for t in texts(incident))
+
+
 def test_other_services_and_incidents_after_the_window_page_as_usual(
     responder_api, team, django_capture_on_commit_callbacks
 ):
