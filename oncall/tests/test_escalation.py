@@ -126,6 +126,19 @@ def test_a_failing_channel_is_retried_and_recorded_and_the_incident_is_unaffecte
     assert any("failed after 6 attempt(s)" in text for _, text in timeline(incident))
 
 
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_is_not_delivery_and_is_retried(team, django_capture_on_commit_callbacks, status):
+    with http_receiver(status=status) as receiver, time_machine.travel(T0, tick=False):
+        channel = Channel.objects.create(name="moved", team=team, kind="webhook", notify_on=["new"],
+                                         config={"url": receiver.url})  # fmt: skip
+        open_incident(django_capture_on_commit_callbacks)
+        assert len(receiver.received) == services.MAX_ATTEMPTS
+    failed = Notification.objects.get(kind="webhook")
+    assert failed.status == "failed" and failed.error == f"answered {status} redirect, not followed"
+    channel.refresh_from_db()
+    assert channel.enabled  # maybe a moved receiver: not disabled like a 4xx
+
+
 def test_a_4xx_is_permanent_and_disables_the_channel(team, django_capture_on_commit_callbacks):
     with http_receiver(status=404) as receiver:
         channel = Channel.objects.create(name="gone", team=team, kind="webhook", notify_on=["new"],

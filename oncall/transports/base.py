@@ -61,7 +61,8 @@ class HttpConfig(KindConfig):
 
 
 class HttpTransport(Transport):
-    """POST JSON with a timeout; 4xx is permanent, 5xx and network errors are worth a retry."""
+    """POST JSON with a timeout; 4xx is permanent, 5xx, network errors and redirects are worth a retry.
+    Redirects are never followed (the target was checked, its redirect was not), so a 3xx is not delivery."""
 
     Config: type[KindConfig] = HttpConfig
 
@@ -81,6 +82,10 @@ class HttpTransport(Transport):
         except httpx.HTTPError as exc:
             log_remote_error(f"delivery to {self.describe()}", exc, url)
             raise TransportError(public_error(exc)) from None
+        if 300 <= response.status_code < 400:
+            location = redact_url(response.headers.get("location", ""), keep_path=False)
+            log_remote_error(f"delivery to {self.describe()}", f"HTTP {response.status_code} to {location}", url)
+            raise TransportError(f"answered {response.status_code} redirect, not followed")
         if response.status_code >= 400:
             body = f"HTTP {response.status_code}: {response.text[:500]}"
             log_remote_error(f"delivery to {self.describe()}", body, url)
