@@ -1,9 +1,31 @@
 import django_filters
+from django import forms
 from django.db.models import Q
 
 from incidents.choices import Source, normalize_severity, normalize_status
 from incidents.models import Event, Incident
 from opsassist.lib.errors import ServiceError
+
+
+class _StrictBooleanField(forms.NullBooleanField):
+    widget = forms.TextInput  # the raw value: the boolean widgets turn anything unknown into "no filter"
+    VALUES = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        if str(value).lower() not in self.VALUES:
+            raise forms.ValidationError(f"'{value}' is not true or false.", code="invalid")
+        return self.VALUES[str(value).lower()]
+
+    def validate(self, value):
+        pass
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    """`true`/`false` (also 1/0, yes/no); anything else is a 400 naming the parameter, not "no filter"."""
+
+    field_class = _StrictBooleanField
 
 
 def _csv(value: str) -> list[str]:
@@ -26,9 +48,9 @@ class IncidentFilterSet(django_filters.FilterSet):
     since = django_filters.IsoDateTimeFilter(field_name="detected_at", lookup_expr="gte")
     until = django_filters.IsoDateTimeFilter(field_name="detected_at", lookup_expr="lt")
     q = django_filters.CharFilter(method="filter_q")
-    flapping = django_filters.BooleanFilter()
-    in_maintenance = django_filters.BooleanFilter()
-    silenced = django_filters.BooleanFilter()
+    flapping = StrictBooleanFilter()
+    in_maintenance = StrictBooleanFilter()
+    silenced = StrictBooleanFilter()
     parent_id = django_filters.NumberFilter(field_name="parent_id")
 
     class Meta:
