@@ -131,6 +131,13 @@ class Incident(models.Model):
         end = self.resolved_at or now or timezone.now()
         return max(0.0, (end - self.detected_at).total_seconds())
 
+    def snoozed_until_now(self, now=None):
+        """`snoozed_until` while the snooze holds (unresolved and not yet over), else None: a past snooze
+        is no snooze, whether or not the release job has cleared the column yet."""
+        if self.snoozed_until is None or not self.is_unresolved or self.snoozed_until <= (now or timezone.now()):
+            return None
+        return self.snoozed_until
+
 
 def unlinked() -> Exact:
     """ "No incident" as `COALESCE(incident_id, 0) = 0`: the condition of correlation's partial indexes."""

@@ -45,7 +45,7 @@ def incident_shape(incident: Incident, now: datetime | None = None) -> dict:
     }  # fmt: skip
     for flag in OPTIONAL_FLAGS:
         if hasattr(incident, flag):
-            value = getattr(incident, flag)
+            value = incident.snoozed_until_now(now) if flag == "snoozed_until" else getattr(incident, flag)
             shape[flag] = iso(value) if isinstance(value, datetime) else value
     return shape
 

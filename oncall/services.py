@@ -300,6 +300,8 @@ def do_on_status_change(incident_id: int, new: str, actor: str) -> None:
     if new in (Status.ACKNOWLEDGED, Status.RESOLVED, Status.CLOSED):
         do_stop_escalation(incident, f"{new} by {actor}")
         do_cancel_scheduled(incident)
+    if new in (Status.RESOLVED, Status.CLOSED) and incident.snoozed_until is not None:
+        Incident.objects.filter(pk=incident.pk).update(snoozed_until=None)  # a resolved incident is not snoozed
     escalation = Escalation.objects.filter(incident=incident).select_related("team").first()
     if incident.parent_id is not None or (incident.paging_held and escalation is None):
         return  # nobody was told it opened (a storm child, or held from the start): nobody is told it moved
@@ -372,6 +374,8 @@ def do_release_held(now: datetime | None = None) -> list[int]:
 
 def _resume_paging(incident: Incident, now: datetime) -> None:
     snoozed = incident.snoozed_until is not None and incident.snoozed_until <= now
+    if snoozed:  # over: the incident is no longer snoozed (lists and filters stop saying so)
+        Incident.objects.filter(pk=incident.pk, snoozed_until__lte=now).update(snoozed_until=None)
     why = "Snooze over" if snoozed else "Hold lifted (maintenance or silence ended)"
     if incident.status == Status.ACKNOWLEDGED and not snoozed:
         # Somebody took it, possibly while nobody was being told: tell them (or on-call) it is still

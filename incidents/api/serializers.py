@@ -8,6 +8,7 @@ from typing import cast
 from django.contrib.auth.models import User
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from incidents.choices import Level, Severity, normalize_severity, normalize_status
@@ -71,6 +72,7 @@ class IncidentSerializer(serializers.ModelSerializer):
     duration_seconds = serializers.SerializerMethodField()
     recommended_actions = serializers.ListField(child=serializers.CharField(), read_only=True)
     parent_id = serializers.IntegerField(read_only=True, allow_null=True)
+    snoozed_until = serializers.SerializerMethodField(help_text="while a snooze holds, else null")
 
     class Meta:
         model = Incident
@@ -86,6 +88,11 @@ class IncidentSerializer(serializers.ModelSerializer):
 
     def get_duration_seconds(self, incident: Incident) -> float:
         return round(incident.duration_seconds(self.context.get("now") or timezone.now()), 3)
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_snoozed_until(self, incident: Incident) -> str | None:
+        until = incident.snoozed_until_now(self.context.get("now"))
+        return serializers.DateTimeField().to_representation(until) if until else None
 
 
 class EventSerializer(serializers.ModelSerializer):

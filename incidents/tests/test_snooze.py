@@ -94,3 +94,23 @@ def test_a_resolved_incident_cannot_be_snoozed(responder_api, team):
 
 def test_a_viewer_cannot_snooze(viewer_api, team):
     assert snooze(viewer_api, open_incident(), 5).status_code == 403
+
+
+def test_snoozed_until_is_null_once_the_snooze_is_over_or_the_incident_resolved(
+    responder_api, team, django_capture_on_commit_callbacks
+):
+    capture = django_capture_on_commit_callbacks
+    with at(T0, capture):
+        first, second = open_incident(), open_incident(service="payments")
+    with at(T0 + timedelta(minutes=1), capture):
+        snooze(responder_api, first, 10)
+        snooze(responder_api, second, 60)
+    with at(T0 + timedelta(minutes=12), capture):  # before the release job ran: already reported as over
+        assert responder_api.get(f"/api/v1/incidents/{first.pk}").json()["snoozed_until"] is None
+        oncall_services.do_release_held()
+        responder_api.post(f"/api/v1/incidents/{second.pk}/status", {"status": "resolved"}, format="json")
+    assert Incident.objects.get(pk=first.pk).snoozed_until is None
+    assert Incident.objects.get(pk=second.pk).snoozed_until is None
+    with at(T0 + timedelta(minutes=13)):
+        listed = responder_api.get("/api/v1/incidents").json()
+    assert [item["snoozed_until"] for item in listed] == [None, None]
