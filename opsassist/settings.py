@@ -79,6 +79,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "opsassist.lib.probes.ProbesAnyHostMiddleware",  # first: liveness/readiness whatever the Host (pod IP)
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "opsassist.lib.nul.RejectNulMiddleware",

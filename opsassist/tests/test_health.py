@@ -59,3 +59,13 @@ def test_openapi_schema_and_docs_are_served(client):
     assert docs.status_code == 200
     # Swagger UI comes from the vendored sidecar package, not a CDN.
     assert b"cdn." not in docs.content
+
+
+@pytest.mark.parametrize("path", ["/health/live", "/health/ready"])
+def test_the_probes_answer_whatever_the_host(client, settings, path):
+    """A kubelet probes the pod IP: not OPSASSIST_URL's host, not loopback."""
+    settings.ALLOWED_HOSTS = ["ops.example.com"]
+    assert client.get(path, HTTP_HOST="10.42.0.17:8000").status_code == 200
+    assert client.get("/health", HTTP_HOST="10.42.0.17:8000").status_code == 400  # only the probes
+    assert client.get("/api/v1/me", HTTP_HOST="10.42.0.17:8000").status_code == 400
+    assert client.post(path, HTTP_HOST="10.42.0.17:8000").status_code == 405
