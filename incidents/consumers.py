@@ -6,13 +6,10 @@ channel layer; each connection then checks its own credential again and closes w
 is gone) or 4403 (it may no longer view incidents). As a safety net for changes made behind Django's back
 (SQL, a lost broadcast), a connection also re-checks before forwarding once RECHECK_SECONDS have passed."""
 
-import logging
 import time
 
-from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from channels.layers import get_channel_layer
 from django.contrib import auth
 from django.contrib.auth.models import AnonymousUser, Group
 from django.contrib.auth.signals import user_logged_out
@@ -20,7 +17,7 @@ from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from rest_framework.authtoken.models import Token
 
-log = logging.getLogger(__name__)
+from opsassist.lib.live import group_send
 
 # Every change to an incident or monitor is sent to this one group (see incidents.live).
 LIVE_GROUP = "opsassist.live"
@@ -131,15 +128,9 @@ class _Request:
 
 
 def broadcast_recheck() -> None:
-    """Ask every live connection, in every process, to check its credential again (after the commit)."""
-    transaction.on_commit(_send_recheck)
-
-
-def _send_recheck() -> None:
-    try:
-        async_to_sync(get_channel_layer().group_send)(LIVE_GROUP, {"type": "auth.recheck"})
-    except Exception:  # the layer down: connections still re-check within RECHECK_SECONDS
-        log.warning("Could not broadcast a credential re-check to live connections", exc_info=True)
+    """Ask every live connection, in every process, to check its credential again (after the commit).
+    If the layer is down, connections still re-check within RECHECK_SECONDS."""
+    transaction.on_commit(lambda: group_send(LIVE_GROUP, {"type": "auth.recheck"}))
 
 
 def _on_token_deleted(sender, **kwargs):
