@@ -15,6 +15,7 @@ from opsassist.lib.kindconfig import SecretField, SecretUrlField
 
 # Kinds a person can be paged through (a Slack app posts to channels, not to a person).
 PERSONAL_KINDS = [kind for kind in TRANSPORTS if kind != "slack_app"]
+ACRONYMS = {"url": "URL", "id": "ID"}
 
 
 @dataclass
@@ -46,9 +47,14 @@ def config_inputs(kind: str, masked: dict | None = None) -> list[ConfigInput]:
     return [_input(name, field, masked.get(name)) for name, field in transport_class(kind).Config().fields.items()]
 
 
+def _label(name: str) -> str:
+    words = name.replace("_", " ").capitalize().split()
+    return " ".join(ACRONYMS.get(word.lower(), word) for word in words)
+
+
 def _input(name: str, field: serializers.Field, value: Any) -> ConfigInput:
     return ConfigInput(
-        name=name, label=name.replace("_", " ").capitalize(), type=_type(field), required=field.required,
+        name=name, label=_label(name), type=_type(field), required=field.required,
         default=None if field.default is empty else field.default,
         choices=tuple(field.choices) if isinstance(field, serializers.ChoiceField) else (), value=value,
     )  # fmt: skip

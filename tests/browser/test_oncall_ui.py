@@ -200,6 +200,7 @@ def test_the_oncall_pages_fit_a_phone(browser, server):  # noqa: F811
     for path in ("/oncall/", "/oncall/setup/", "/profile/", "/oncall/people/ben/"):
         page.goto(path)
         assert page.evaluate("document.documentElement.scrollWidth") <= 400, path
+    screenshot(page, "oncall-person-phone.png")  # a teammate's contact methods and rules
     page.goto("/oncall/")
     if page.locator("table.shifts").count():  # shifts as cards: no header row, each time labelled with the zone
         assert page.locator("table.shifts thead").first.is_hidden()
