@@ -91,6 +91,20 @@ def set_up_in_the_pages(page, team: str, service: str) -> None:
     page.wait_for_selector(f"[data-policy='{team}']")
 
 
+def edit_the_setup(page, team: str, service: str) -> None:
+    """What was created is edited in place: the team gets a second service, the policy a longer wait."""
+    form = page.locator(f"[data-team='{team}'] form")
+    form.locator("[name=services]").fill(f"{service}, {service}-api")
+    with page.expect_navigation():
+        form.locator("button[type=submit]").click()
+    form = page.locator(f"[data-policy='{team}'] form")
+    form.locator("[name=wait_minutes]").fill("10")
+    with page.expect_navigation():
+        form.locator("button[type=submit]").click()
+    expect(page.locator(f"[data-team='{team}'] [name=services]")).to_have_value(f"{service}, {service}-api")
+    expect(page.locator(f"[data-policy='{team}'] [name=wait_minutes]")).to_have_value("10")
+
+
 def add_ntfy_method_for(page, team: str, person: str, sink, topic: str) -> None:
     """As an admin, from the team on the set-up page: a refused topic is named at its field; then a test
     page arrives at the stand-in, and a rule sends to it at once."""
@@ -150,6 +164,7 @@ def test_a_team_set_up_in_the_pages_pages_whoever_covers_the_shift(browser, serv
     form.locator("button[type=submit]").click()
     expect(form.locator(".form-error")).to_contain_text("name")
     expect(form.locator("[name=name] + .field-error")).to_be_visible()
+    edit_the_setup(page, team, service)
 
     with http_sink() as sink:
         add_ntfy_method_for(page, team, "ben", sink, topic=f"ben-{suffix}")
