@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
+from django.core.cache import cache
 from django.utils import timezone
 
 from incidents.models import Incident
@@ -50,7 +51,10 @@ def check_send_test(contact: ContactMethod) -> None:
     recent = Notification.objects.filter(
         contact=contact, event=TEST_EVENT, created_at__gt=timezone.now() - MIN_INTERVAL
     )
-    if recent.exists():
+    # The cache claim is atomic (two clicks at once send one test); the log also covers a cache without
+    # shared state (the embedded mode's per-process memory).
+    claimed = cache.add(f"oncall:test-page:{contact.pk}", 1, timeout=MIN_INTERVAL.seconds)
+    if recent.exists() or not claimed:
         raise TooSoon(f"A test was sent less than {MIN_INTERVAL.seconds} seconds ago; wait a moment.")
 
 

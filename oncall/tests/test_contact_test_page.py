@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from oncall import testpage
 from oncall.models import ContactMethod, Notification
 from oncall.tests.factories import user
 from oncall.tests.receiver import http_receiver
@@ -67,3 +68,10 @@ def test_a_slack_app_method_has_no_test_page(responder_api, responder):
     contact = ContactMethod.objects.create(user=responder, kind="slack_app", config={"channel": "C0123456"})
     response = responder_api.post(f"/api/v1/oncall/contact-methods/{contact.pk}/test")
     assert response.status_code == 400 and "kind" in response.json()["errors"]
+
+
+def test_a_test_in_flight_refuses_a_second_before_anything_is_logged(responder_api, responder, sink):
+    contact = ntfy(responder, sink)
+    testpage.check_send_test(contact)  # the first click's claim; its delivery is still under way
+    response = responder_api.post(f"/api/v1/oncall/contact-methods/{contact.pk}/test")
+    assert response.status_code == 429 and sink.received == []
