@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import Group
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from oncall.models import ContactMethod, NotificationRule, Override, UserProfile
@@ -41,6 +43,7 @@ def test_my_profile_lists_my_methods_with_secrets_masked(client, ann_methods):
     assert "ntfy:ntfy.sh/ann-pager" in page and "hooks.slack.com" in page
     assert "tk_hidden" not in page and "very-secret-token" not in page
     assert 'type="password"' in page and 'value="***"' in page  # sent back unchanged = kept
+    assert 'value="https://hooks.slack.com/services/***"' in page
     assert 'data-kind="pushover"' in page and 'name="user_key"' in page  # a form per kind, from its Config
     assert "data-test-contact" in page
 
@@ -94,3 +97,18 @@ def test_a_viewer_gets_no_override_edit_form(client):
     client.force_login(person("vera", "viewer"))
     page = client.get("/oncall/").content.decode()
     assert "override-form" not in page and "data-edit=" not in page
+
+
+def test_the_profile_takes_as_many_queries_for_many_methods_as_for_one(client, django_assert_num_queries):
+    ann = person("ann", "responder")
+    client.force_login(ann)
+    push = ContactMethod.objects.create(user=ann, kind="ntfy", config={"topic": "ann-0"})
+    NotificationRule.objects.create(user=ann, contact=push)
+    client.get("/profile/")  # the profile row exists from here on
+    with CaptureQueriesContext(connection) as one:
+        client.get("/profile/")
+    for i in range(1, 6):
+        more = ContactMethod.objects.create(user=ann, kind="ntfy", config={"topic": f"ann-{i}"})
+        NotificationRule.objects.create(user=ann, contact=more, delay_minutes=i)
+    with django_assert_num_queries(len(one.captured_queries)):
+        client.get("/profile/")
