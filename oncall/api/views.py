@@ -178,10 +178,9 @@ class OwnContactMethodViewSet(OwnRowsMixin, viewsets.ModelViewSet):
         """Send a real test page through this contact method now: 200 with its delivery log row, whose
         `status` says how it went (`sent`, `failed` with the error class, `skipped`). Responders test their
         own methods, admins anyone's; one test per method per 10 seconds (429)."""
-        contact = self.get_object()
         if not request.user.has_perm("incidents.change_incident"):
             raise PermissionDenied("Only responders and admins send test pages.")
-        notification = testpage.do_send_test(contact, request.user.username)
+        notification = testpage.do_send_test(self.get_object(), request.user.username)
         return Response(NotificationSerializer(notification).data)
 
 

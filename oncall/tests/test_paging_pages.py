@@ -112,3 +112,13 @@ def test_the_profile_takes_as_many_queries_for_many_methods_as_for_one(client, d
         NotificationRule.objects.create(user=ann, contact=more, delay_minutes=i)
     with django_assert_num_queries(len(one.captured_queries)):
         client.get("/profile/")
+
+
+def test_an_email_method_asks_for_an_address_and_refuses_a_bad_one(client):
+    client.force_login(person("ann", "responder"))
+    page = client.get("/profile/").content.decode()
+    assert 'data-kind="email"' in page and 'name="address"' in page
+    body = {"kind": "email", "config": {"address": "ann@example.com\nBcc: everyone@example.com"}}
+    response = client.post("/api/v1/oncall/contact-methods", body, content_type="application/json")
+    assert response.status_code == 400 and "config.address" in response.json()["errors"]
+    assert not ContactMethod.objects.exists()
