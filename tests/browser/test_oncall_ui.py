@@ -52,6 +52,10 @@ def logged_in(browser, server, width=1280, zone="Europe/Berlin", height=900):  #
     page.fill("#id_password", password)
     page.click("button[type=submit]")
     page.wait_for_url(base + "/")
+    # The first page stores the browser's zone and reloads itself: wait for that, or the caller's next
+    # navigation races the reload.
+    page.wait_for_selector(f"body[data-tz='{zone}']")
+    page.wait_for_load_state("load")
     return context, page
 
 
@@ -71,7 +75,8 @@ def set_up_in_the_pages(page, team: str, service: str) -> None:
     form.locator("[name=name]").fill(team)
     form.locator("[name=members]").select_option(list(PEOPLE))
     form.locator("[name=services]").fill(service)
-    form.locator("button[type=submit]").click()
+    with page.expect_navigation():  # each save reloads the page
+        form.locator("button[type=submit]").click()
     page.wait_for_selector(f"[data-team='{team}'] form")
     form = page.locator("#new-schedule")
     form.locator("[name=team]").select_option(team)
@@ -80,14 +85,16 @@ def set_up_in_the_pages(page, team: str, service: str) -> None:
     form.locator("[name=start_date]").fill((date.today() - timedelta(days=1)).isoformat())
     form.locator("[name=handoff_time]").fill("09:00")
     form.locator("[name=users]").fill(", ".join(PEOPLE))
-    form.locator("button[type=submit]").click()
+    with page.expect_navigation():
+        form.locator("button[type=submit]").click()
     page.wait_for_selector(f"[data-schedule] select[name=team] >> text={team}", state="attached")
     form = page.locator("#new-policy")
     form.locator("[name=team]").select_option(team)
     form.locator("[data-add-row=steps]").click()
     form.locator("[name=target]").select_option(label=f"{team} / Primary")
     form.locator("[name=wait_minutes]").fill("5")
-    form.locator("button[type=submit]").click()
+    with page.expect_navigation():
+        form.locator("button[type=submit]").click()
     page.wait_for_selector(f"[data-policy='{team}']")
 
 
@@ -155,7 +162,7 @@ def test_a_team_set_up_in_the_pages_pages_whoever_covers_the_shift(browser, serv
     suffix = uuid.uuid4().hex[:5]
     team, service = f"pay-{suffix}", f"checkout-{suffix}"
     context, page = logged_in(browser, server, *SIZES[size][:1], height=SIZES[size][1])
-    page.wait_for_selector("body[data-tz='Europe/Berlin']")  # guessed from the browser, saved
+    assert page.locator("body[data-tz='Europe/Berlin']").count()  # guessed from the browser, saved
     set_up_in_the_pages(page, team, service)
     if size == "desktop":
         screenshot(page, "oncall-setup.png")
@@ -175,7 +182,8 @@ def test_a_team_set_up_in_the_pages_pages_whoever_covers_the_shift(browser, serv
         assert section.locator("[data-on-call]").inner_text() == "ann"
         # "Cover me" in two clicks: the form opens with the shift and a teammate chosen.
         section.locator("button[data-cover]").first.click()
-        section.locator(".cover-form button[type=submit]").click()
+        with page.expect_navigation():
+            section.locator(".cover-form button[type=submit]").click()
         page.wait_for_selector(f"section[data-team='{team}'] table.overrides")
         assert page.locator(f"section[data-team='{team}'] [data-on-call]").inner_text() == "ben"
         assert "Europe/Berlin" in section.locator("table.overrides tr[data-override]").first.inner_text()
