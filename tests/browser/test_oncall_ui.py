@@ -223,6 +223,8 @@ def test_the_oncall_pages_fit_a_phone(browser, server):  # noqa: F811
     for path in ("/oncall/", "/oncall/setup/", "/profile/", "/oncall/people/ben/"):
         page.goto(path)
         assert page.evaluate("document.documentElement.scrollWidth") <= 400, path
+        if path == "/oncall/setup/":
+            screenshot(page, "oncall-setup-phone.png")
     screenshot(page, "oncall-person-phone.png")  # a teammate's contact methods and rules
     page.goto("/oncall/")
     if page.locator("table.shifts").count():  # shifts as cards: no header row, each time labelled with the zone
