@@ -62,7 +62,7 @@ def do_send_test(contact: ContactMethod, actor: str) -> Notification:
     """Deliver the sample message once (no retries: the person sees the outcome now) and record it."""
     check_send_test(contact)
     transport = transport_for(contact.kind, contact.config)
-    started, status, error = time.perf_counter(), Notification.Status.SENT, ""
+    queued, started, status, error = timezone.now(), time.perf_counter(), Notification.Status.SENT, ""
     try:
         transport.notify(sample_message(contact, actor))
     except NotConfigured as exc:
@@ -72,10 +72,9 @@ def do_send_test(contact: ContactMethod, actor: str) -> Notification:
     except Exception as exc:  # a transport bug is a failed test, recorded, never a 500
         log_remote_error(f"test page through contact method {contact.pk}", exc)
         status, error = Notification.Status.FAILED, public_error(exc)
-    now = timezone.now()
     return Notification.objects.create(
         incident=None, event=TEST_EVENT, kind=contact.kind, contact=contact, recipient=contact.user.username,
         target=(transport.describe() or contact.kind)[:500], status=status, attempts=1, error=error[:2000],
-        duration_ms=round((time.perf_counter() - started) * 1000, 2), created_at=now,
-        sent_at=now if status == Notification.Status.SENT else None,
+        duration_ms=round((time.perf_counter() - started) * 1000, 2), created_at=queued,
+        sent_at=timezone.now() if status == Notification.Status.SENT else None,
     )  # fmt: skip
