@@ -541,7 +541,11 @@ const OpsAssist = (() => {
         try {
           await send("DELETE", b.dataset.apiDelete);
           if (b.dataset.nextUrl) location.href = b.dataset.nextUrl; else location.reload();
-        } catch (err) { formError(b.closest("form") || document, err); }
+        } catch (err) {
+          // Next to the button when it sits in a form or an item, else in the page's error line.
+          const scope = b.closest("form, .item");
+          if (scope || !$("#action-error")) formError(scope || document, err); else showError(err);
+        }
       }
       if (b.dataset.addRow) {
         const rows = $(`[data-rows="${b.dataset.addRow}"]`, b.closest("form"));
