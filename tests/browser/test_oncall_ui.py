@@ -52,9 +52,9 @@ def logged_in(browser, server, width=1280, zone="Europe/Berlin", height=900):  #
     page.fill("#id_password", password)
     page.click("button[type=submit]")
     page.wait_for_url(base + "/")
-    # The first page stores the browser's zone and reloads itself: wait for that, or the caller's next
-    # navigation races the reload.
-    page.wait_for_selector(f"body[data-tz='{zone}']")
+    # Until a zone is chosen, the first page stores the browser's and reloads itself: wait for that, or the
+    # caller's next navigation races the reload.
+    page.wait_for_selector("body[data-tz-chosen='1']")
     page.wait_for_load_state("load")
     return context, page
 
