@@ -137,6 +137,8 @@ for _collection, _key in [("contact-methods", "contact"), ("notification-rules",
         ("PATCH", f"oncall/{_collection}/{{{_key}}}", READERS),
         ("DELETE", f"oncall/{_collection}/{{{_key}}}", READERS),
     ]
+# A test page through a contact method: responders their own (others' are 404), admins anyone's.
+MATRIX.append(("POST", "oncall/contact-methods/{contact}/test", WORKERS))
 
 CASES = [(method, path, role, role in allowed) for method, path, allowed in MATRIX for role in ROLES]
 

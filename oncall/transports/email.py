@@ -6,16 +6,24 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
+from rest_framework import serializers
 
 from oncall.payload import email_body, email_subject
 from oncall.transports.base import NotConfigured, Transport, TransportError
+from opsassist.lib.kindconfig import KindConfig
 from opsassist.lib.redact import log_remote_error, public_error
 
 NOT_CONFIGURED = "email not configured: set EMAIL_URL or EMAIL_HOST"
 
 
+class EmailConfig(KindConfig):
+    address = serializers.EmailField(max_length=254)
+
+
 class EmailTransport(Transport):
     """One message per notification to `config.address`; raises NotConfigured without SMTP settings."""
+
+    Config = EmailConfig
 
     @classmethod
     def problem(cls) -> str:

@@ -483,6 +483,7 @@ const OpsAssist = (() => {
     if (!response.ok) {
       const error = new Error(flattenErrors(json && json.detail && Object.keys(json).length === 1 ? json.detail : json || `HTTP ${response.status}`).join(" · "));
       error.status = response.status;
+      error.fields = json && json.errors;
       throw error;
     }
     return json;
@@ -492,6 +493,24 @@ const OpsAssist = (() => {
     if (!box) return;
     box.textContent = error ? (error.status === 403 ? "You are not allowed to change this. " : "") + error.message : "";
     box.hidden = !error;
+    fieldErrors(form, error && error.fields);
+  }
+  // Each message of a 400 also next to the field it names ("end", "config.topic": the enabled kind's topic).
+  function fieldErrors(form, errors) {
+    if (!form.querySelectorAll) return;
+    $$(".field-error", form).forEach((el) => el.remove());
+    $$("[aria-invalid]", form).forEach((el) => el.removeAttribute("aria-invalid"));
+    Object.entries(errors || {}).forEach(([key, messages]) => {
+      const [object, name] = key.includes(".") ? key.split(".", 2) : [null, key];
+      const scope = object ? $$(`[data-object="${CSS.escape(object)}"]`, form).find((f) => !f.disabled) : form;
+      const input = scope && $$(`[name="${CSS.escape(name)}"]`, scope).find((el) => !el.closest("[data-group]"));
+      if (!input || !Array.isArray(messages)) return;
+      input.setAttribute("aria-invalid", "true");
+      const note = document.createElement("span");
+      note.className = "field-error error small";
+      note.textContent = messages.join(" ");
+      input.insertAdjacentElement("afterend", note);
+    });
   }
   // A kind select enables only the chosen kind's settings.
   function kindForms() {
@@ -527,7 +546,11 @@ const OpsAssist = (() => {
         try {
           await send("DELETE", b.dataset.apiDelete);
           if (b.dataset.nextUrl) location.href = b.dataset.nextUrl; else location.reload();
-        } catch (err) { formError(b.closest("form") || document, err); }
+        } catch (err) {
+          // Next to the button when it sits in a form or an item, else in the page's error line.
+          const scope = b.closest("form, .item");
+          if (scope || !$("#action-error")) formError(scope || document, err); else showError(err);
+        }
       }
       if (b.dataset.addRow) {
         const rows = $(`[data-rows="${b.dataset.addRow}"]`, b.closest("form"));
