@@ -4,9 +4,15 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from monitoring import pings
 from opsassist import accounts, api, metrics, views
+from opsassist.lib.routers import OptionalSlashRouter
+
+people_router = OptionalSlashRouter()
+people_router.register("users", api.PersonViewSet, basename="user")
 
 api_v1: list[URLPattern | URLResolver] = [
     re_path(r"^me/?$", api.me, name="me"),
+    re_path(r"^me/token/?$", api.my_token, name="me-token"),
+    *people_router.urls,
     path("", include("incidents.api.urls")),
     path("", include("monitoring.api.urls")),
     path("", include("oncall.api.urls")),
