@@ -75,7 +75,9 @@ class IsAdminToChange(permissions.BasePermission):
 class PersonViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """`/api/v1/users`: everyone who reads may list people; admins add, change, deactivate and issue tokens."""
 
-    queryset = get_user_model().objects.select_related("profile").prefetch_related("groups", "teams").order_by("username")
+    queryset = (
+        get_user_model().objects.select_related("profile").prefetch_related("groups", "teams").order_by("username")
+    )
     serializer_class = PersonSerializer
     permission_classes = [IsAdminToChange]
     lookup_field = "username"
@@ -84,8 +86,8 @@ class PersonViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def create(self, request):
         data = _valid(PersonCreateSerializer, request.data)
         user, link, emailed = people.do_create(**data)
-        body = {**PersonSerializer(self.get_queryset().get(pk=user.pk)).data, "set_password_url": link, "emailed": emailed}
-        return Response(body, status=201)
+        shown = PersonSerializer(self.get_queryset().get(pk=user.pk)).data
+        return Response({**shown, "set_password_url": link, "emailed": emailed}, status=201)
 
     def partial_update(self, request, username=None):
         user = self.get_object()
