@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from opsassist import people
 from opsassist.serializers import (
     NewPersonSerializer,
+    PasswordLinkSerializer,
     PersonChangeSerializer,
     PersonCreateSerializer,
     PersonSerializer,
@@ -103,6 +104,13 @@ class PersonViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def token(self, request, username=None):
         user = self.get_object()
         return Response({"username": user.username, "token": people.do_issue_token(user)}, status=201)
+
+    @extend_schema(request=None, responses={201: PasswordLinkSerializer})
+    @action(detail=True, methods=["post"], url_path="password-link")
+    def password_link(self, request, username=None):
+        """A fresh one-time set-password link (the first expired or got lost); shown only now."""
+        user = self.get_object()
+        return Response({"username": user.username, "set_password_url": people.do_password_link(user)}, status=201)
 
 
 def _valid(serializer_class, data) -> dict:

@@ -63,7 +63,10 @@ def check_new_person(username: str, email: str) -> None:
 
 
 def check_email_free(email: str, exclude_pk: int | None = None) -> None:
-    if email and get_user_model().objects.filter(email__iexact=email).exclude(pk=exclude_pk).exists():
+    others = get_user_model().objects.filter(email__iexact=email)
+    if exclude_pk is not None:
+        others = others.exclude(pk=exclude_pk)
+    if email and others.exists():
         raise ServiceError(f"email: {email} is already used by another person.", field="email")
 
 
@@ -148,10 +151,21 @@ def revoke_access(user) -> None:
     Session.objects.filter(pk__in=stale).delete()
 
 
-def do_issue_token(user) -> str:
-    """A new API token for the person (their previous one stops working); the key is shown only now."""
+def do_password_link(user) -> str:
+    """A fresh set-password link for an active person (an earlier unused one keeps working until it expires
+    or a password is set)."""
+    _check_active(user)
+    return set_password_link(user)
+
+
+def _check_active(user) -> None:
     if not user.is_active:
         raise Conflict(f"username: {user.username} is deactivated; reactivate them first.", "username")
+
+
+def do_issue_token(user) -> str:
+    """A new API token for the person (their previous one stops working); the key is shown only now."""
+    _check_active(user)
     with transaction.atomic():
         Token.objects.filter(user=user).delete()
         return Token.objects.create(user=user).key

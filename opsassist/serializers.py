@@ -65,3 +65,8 @@ class NewPersonSerializer(PersonSerializer):
 class TokenSerializer(serializers.Serializer):
     username = serializers.CharField()
     token = serializers.CharField(help_text="shown this once; the previous token no longer works")
+
+
+class PasswordLinkSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    set_password_url = serializers.CharField(help_text="works once, until PASSWORD_RESET_TIMEOUT; shown this once")

@@ -43,6 +43,7 @@ MATRIX = [
     ("PATCH", "users/{person}", ADMIN),
     ("DELETE", "users/{person}", ADMIN),
     ("POST", "users/{person}/token", ADMIN),
+    ("POST", "users/{person}/password-link", ADMIN),
     ("POST", "integrations/alertmanager", INGEST_ALERTS),
     ("POST", "integrations/pagerduty", INGEST_ALERTS),
     ("POST", "alerts", INGEST_ALERTS),

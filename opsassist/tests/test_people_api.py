@@ -249,3 +249,13 @@ def test_unknown_people_are_404(api):
     assert api.get("/api/v1/users/nobody").status_code == 404
     assert api.patch("/api/v1/users/nobody", {"role": "viewer"}, format="json").status_code == 404
     assert api.delete("/api/v1/users/nobody").status_code == 404
+
+
+def test_an_admin_gets_a_fresh_set_password_link(api, responder, responder_api):
+    response = api.post("/api/v1/users/bob/password-link")
+    assert response.status_code == 201
+    form = Client().get(urlsplit(response.json()["set_password_url"]).path, follow=True)
+    assert form.context["validlink"] is True
+    assert responder_api.post("/api/v1/users/carol/password-link").status_code == 403
+    api.delete("/api/v1/users/bob")
+    assert api.post("/api/v1/users/bob/password-link").status_code == 409
