@@ -35,6 +35,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Reset mails link to OPSASSIST_URL, never to the Host the request named.
     path("accounts/password_reset/", accounts.PasswordResetView.as_view(), name="password_reset"),
+    path(
+        "accounts/reset/<uidb64>/<token>/", accounts.PasswordResetConfirmView.as_view(), name="password_reset_confirm"
+    ),
     path("accounts/", include("django.contrib.auth.urls")),
     # Action links in notifications and Slack's button clicks: no login session, their own proof.
     path("", include("oncall.urls")),

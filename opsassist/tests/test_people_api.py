@@ -259,3 +259,11 @@ def test_an_admin_gets_a_fresh_set_password_link(api, responder, responder_api):
     assert responder_api.post("/api/v1/users/carol/password-link").status_code == 403
     api.delete("/api/v1/users/bob")
     assert api.post("/api/v1/users/bob/password-link").status_code == 409
+
+
+def test_a_deactivated_persons_set_password_link_is_dead(api):
+    path = urlsplit(_add(api).json()["set_password_url"]).path
+    api.delete("/api/v1/users/dana")
+    assert Client().get(path, follow=True).context["validlink"] is False
+    api.patch("/api/v1/users/dana", {"is_active": True}, format="json")
+    assert Client().get(path, follow=True).context["validlink"] is True
