@@ -26,6 +26,8 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from rest_framework.authtoken.models import Token
 
+from incidents.consumers import person_group
+from opsassist.lib import live
 from opsassist.lib.errors import Conflict, ServiceError
 
 logger = logging.getLogger(__name__)
@@ -136,6 +138,8 @@ def do_change(user, *, role=None, email=None, name=None, is_active=None) -> None
         user.save()
         if deactivating:
             revoke_access(user)
+        if deactivating or role is not None:  # open live streams reconnect and are authorized afresh
+            transaction.on_commit(lambda: live.group_send(person_group(user.pk), {"type": "access.revoked"}))
 
 
 def do_deactivate(user) -> None:

@@ -267,3 +267,35 @@ def test_a_deactivated_persons_set_password_link_is_dead(api):
     assert Client().get(path, follow=True).context["validlink"] is False
     api.patch("/api/v1/users/dana", {"is_active": True}, format="json")
     assert Client().get(path, follow=True).context["validlink"] is True
+
+
+async def _live_stream_closes(key: str, change) -> bool:
+    """Opens /ws/incidents/ with a token, runs `change` (sync, in a thread) and says whether the server
+    closed the stream."""
+    from asgiref.testing import ApplicationCommunicator
+    from channels.db import database_sync_to_async
+
+    from opsassist.asgi import application
+
+    scope = {"type": "websocket", "path": "/ws/incidents/", "query_string": b"", "subprotocols": [],
+             "headers": [(b"authorization", f"Token {key}".encode())], "client": ("127.0.0.1", 5000),
+             "server": ("testserver", 80)}  # fmt: skip
+    communicator = ApplicationCommunicator(application, scope)
+    await communicator.send_input({"type": "websocket.connect"})
+    assert (await communicator.receive_output(timeout=5))["type"] == "websocket.accept"
+    await database_sync_to_async(change)()
+    answer = await communicator.receive_output(timeout=5)
+    await communicator.send_input({"type": "websocket.disconnect", "code": 1000})
+    await communicator.wait(timeout=5)
+    return answer["type"] == "websocket.close"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("change", [{"is_active": False}, {"role": "none"}])
+def test_a_deactivated_or_demoted_persons_live_stream_closes_at_once(responder, change):
+    import asyncio
+
+    from opsassist import people
+
+    key = Token.objects.create(user=responder).key
+    assert asyncio.run(_live_stream_closes(key, lambda: people.do_change(responder, **change))) is True
