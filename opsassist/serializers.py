@@ -22,7 +22,7 @@ class _OnlyKnownFields(serializers.Serializer):
 
 class PersonSerializer(serializers.Serializer):
     username = serializers.CharField()
-    email = serializers.EmailField()
+    email = serializers.CharField(help_text="empty when none is known")
     name = serializers.CharField(source="get_full_name")
     role = serializers.SerializerMethodField()
     is_active = serializers.BooleanField()
