@@ -91,8 +91,7 @@ class PersonViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         return Response({**shown, "set_password_url": link, "emailed": emailed}, status=201)
 
     def partial_update(self, request, username=None):
-        user = self.get_object()
-        people.do_change(user, **_valid(PersonChangeSerializer, request.data))
+        user = people.do_change(self.get_object(), **_valid(PersonChangeSerializer, request.data))
         return Response(PersonSerializer(self.get_queryset().get(pk=user.pk)).data)
 
     def destroy(self, request, username=None):

@@ -107,25 +107,34 @@ def _apply_role(user, role: str) -> None:
         user.groups.add(Group.objects.get(name=role))
 
 
-def _check_keeps_an_admin(user, *, role: str | None, is_active: bool | None) -> None:
-    """Inside a transaction: refuses (409, naming the field) to demote or deactivate the last active admin.
-    The active admins are locked first, so two admins demoting each other at once cannot both succeed."""
-    losing = (role is not None and role != ADMIN) or is_active is False
-    if not (losing and user.is_superuser and user.is_active):
-        return
-    admins = list(get_user_model().objects.select_for_update().filter(is_superuser=True, is_active=True)
-                  .values_list("pk", flat=True))  # fmt: skip
-    if admins == [user.pk] or not admins:
+def _losing_admin(role: str | None, is_active: bool | None) -> bool:
+    return (role is not None and role != ADMIN) or is_active is False
+
+
+def _lock_active_admins() -> list[int]:
+    """Locks the active admins' rows, in id order, so that two admins demoting each other at once cannot
+    both succeed (the second waits, then sees one admin left) and cannot deadlock either."""
+    admins = get_user_model().objects.select_for_update().filter(is_superuser=True, is_active=True).order_by("pk")
+    return list(admins.values_list("pk", flat=True))
+
+
+def _check_keeps_an_admin(user, admins: list[int], *, role: str | None, is_active: bool | None) -> None:
+    """Refuses (409, naming the field) to demote or deactivate the last active admin."""
+    if _losing_admin(role, is_active) and user.is_superuser and user.is_active and admins == [user.pk]:
         field = "role" if role is not None and role != ADMIN else "is_active"
         raise Conflict(f"{field}: {user.username} is the last active admin; make someone else admin first.", field)
 
 
-def do_change(user, *, role=None, email=None, name=None, is_active=None) -> None:
-    """Changes any of role, email, name and active; deactivating revokes the person's access at once."""
+def do_change(user, *, role=None, email=None, name=None, is_active=None):
+    """Changes any of role, email, name and active → the person as stored. Deactivating revokes their access
+    at once; deactivating or a new role also closes their open live streams (they reconnect as who they are
+    now)."""
     if email is not None:
         check_email_free(email, exclude_pk=user.pk)
     with transaction.atomic():
-        _check_keeps_an_admin(user, role=role, is_active=is_active)
+        admins = _lock_active_admins() if _losing_admin(role, is_active) else []
+        user = get_user_model().objects.select_for_update().get(pk=user.pk)  # read under the lock, not before
+        _check_keeps_an_admin(user, admins, role=role, is_active=is_active)
         if role is not None:
             _apply_role(user, role)
         if email is not None:
@@ -138,8 +147,9 @@ def do_change(user, *, role=None, email=None, name=None, is_active=None) -> None
         user.save()
         if deactivating:
             revoke_access(user)
-        if deactivating or role is not None:  # open live streams reconnect and are authorized afresh
+        if deactivating or role is not None:
             transaction.on_commit(lambda: live.group_send(person_group(user.pk), {"type": "access.revoked"}))
+    return user
 
 
 def do_deactivate(user) -> None:

@@ -299,3 +299,35 @@ def test_a_deactivated_or_demoted_persons_live_stream_closes_at_once(responder, 
 
     key = Token.objects.create(user=responder).key
     assert asyncio.run(_live_stream_closes(key, lambda: people.do_change(responder, **change))) is True
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_admins_demoting_each_other_at_once_leave_one_admin(django_user_model):
+    import threading
+
+    from django.db import connection
+
+    from opsassist import people
+    from opsassist.lib.errors import Conflict
+
+    admins = [django_user_model.objects.create_user(username=f"root{n}", is_superuser=True) for n in range(2)]
+    barrier, outcomes = threading.Barrier(2), []
+
+    def demote(user):
+        try:
+            barrier.wait()
+            people.do_change(user, role="viewer")
+            outcomes.append("demoted")
+        except Conflict as exc:
+            outcomes.append(exc.field)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=demote, args=(user,)) for user in admins]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(outcomes) == ["demoted", "role"]
+    assert django_user_model.objects.filter(is_superuser=True, is_active=True).count() == 1
