@@ -37,3 +37,11 @@ def test_people_without_a_role_and_anonymous_visitors_are_kept_out(client, outsi
     assert client.get("/people/").status_code == 302
     client.force_login(outsider)
     assert client.get("/people/").status_code == 403
+
+
+def test_back_links_only_to_this_sites_own_pages(client, admin_user):
+    client.force_login(admin_user)
+    html = client.get("/people/?next=/oncall/setup/").content.decode()
+    assert 'href="/oncall/setup/" id="go-back"' in html
+    for elsewhere in ("https://evil.example/", "//evil.example/", "javascript:alert(1)"):
+        assert 'id="go-back"' not in client.get("/people/", {"next": elsewhere}).content.decode()
