@@ -241,7 +241,7 @@ def test_everyone_rotates_their_own_token(viewer_api, outsider_api):
     assert response.status_code == 201
     assert viewer_api.get("/api/v1/me").status_code == 401
     fresh = _token_client(response.json()["token"])
-    assert fresh.get("/api/v1/me").json() | {"role": "viewer"} == fresh.get("/api/v1/me").json()
+    assert fresh.get("/api/v1/me").json()["role"] == "viewer"
     assert outsider_api.post("/api/v1/me/token").status_code == 201
 
 
@@ -331,3 +331,13 @@ def test_two_admins_demoting_each_other_at_once_leave_one_admin(django_user_mode
         thread.join(30)
     assert sorted(outcomes) == ["demoted", "role"]
     assert django_user_model.objects.filter(is_superuser=True, is_active=True).count() == 1
+
+
+def test_the_openapi_schema_documents_people(client):
+    paths = client.get("/api/schema", {"format": "json"}, HTTP_ACCEPT="application/json").json()["paths"]
+    assert set(paths["/api/v1/users/"]) >= {"get", "post"}
+    assert set(paths["/api/v1/users/{username}/"]) >= {"get", "patch", "delete"}
+    assert "put" not in paths["/api/v1/users/{username}/"]
+    assert "post" in paths["/api/v1/users/{username}/token/"] and "post" in paths["/api/v1/me/token/"]
+    created = paths["/api/v1/users/"]["post"]["responses"]["201"]["content"]["application/json"]["schema"]
+    assert created["$ref"].endswith("/NewPerson")
