@@ -10,6 +10,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.test_csp import _watch
 from tests.browser.test_ui import browser, screenshot  # noqa: F401 - module fixture
 from tests.server import running_server
 
@@ -65,6 +66,7 @@ def test_an_admin_adds_a_person_who_sets_a_password_and_signs_in_as_a_viewer(bro
     # The person, in a browser of their own: the link, a password, then signing in.
     own = browser.new_context(base_url=base)
     page = own.new_page()
+    problems = _watch(page)  # the set-password page under the Content-Security-Policy
     page.goto(link)
     page.fill("#id_new_password1", PASSWORD)
     page.fill("#id_new_password2", PASSWORD)
@@ -72,6 +74,7 @@ def test_an_admin_adds_a_person_who_sets_a_password_and_signs_in_as_a_viewer(bro
     page.wait_for_url("**/accounts/reset/done/")
     page.goto(link)  # used once: dead now
     expect(page.locator("body")).not_to_contain_text("New password confirmation")
+    assert problems == []
     own.close()
     context, page = _signed_in(browser, base, name, PASSWORD)
     page.goto("/people/")
@@ -99,6 +102,7 @@ def test_the_people_page_fits_a_phone(browser, server):  # noqa: F811
     added = httpx.post(base + "/api/v1/users", json=person, headers={"Authorization": f"Token {token}"})
     assert added.status_code == 201
     context, page = _signed_in(browser, base, "admin", admin_password, width=390, height=844)
+    problems = _watch(page)  # nothing the Content-Security-Policy blocks, no script errors
     page.goto("/people/")
     assert page.evaluate("document.documentElement.scrollWidth") <= 400
     row = page.locator(f"#people tr[data-person='{person['username']}']")
@@ -110,5 +114,8 @@ def test_the_people_page_fits_a_phone(browser, server):  # noqa: F811
     me = httpx.get(base + "/api/v1/me", headers={"Authorization": f"Token {key}"})
     assert me.json()["username"] == person["username"] and me.json()["role"] == "responder"
     assert page.evaluate("document.documentElement.scrollWidth") <= 400
+    page.click("#copy-secret")
+    expect(page.locator("#copy-done")).to_be_visible()
+    assert problems == []
     screenshot(page, "people-phone.png")
     context.close()
