@@ -10,6 +10,7 @@ There is always at least one active admin.
 from __future__ import annotations
 
 import logging
+from typing import Any
 from urllib.parse import urljoin
 
 from django.conf import settings
@@ -72,7 +73,7 @@ def check_email_free(email: str, exclude_pk: int | None = None) -> None:
         raise ServiceError(f"email: {email} is already used by another person.", field="email")
 
 
-def do_create(*, username: str, email: str, name: str, role: str) -> tuple:
+def do_create(*, username: str, email: str, name: str, role: str) -> tuple[Any, str, bool]:
     """Creates the person (no usable password yet) → (user, set-password link, whether it was e-mailed)."""
     check_new_person(username, email)
     with transaction.atomic():
