@@ -1,7 +1,7 @@
 from django.urls import path
 
 from monitoring import views as monitoring_views
-from opsassist import pages, views
+from opsassist import pages, people_pages, views
 from remediation import views as remediation_views
 
 urlpatterns = [
@@ -14,4 +14,5 @@ urlpatterns = [
     path("maintenance/<int:pk>/delete", pages.maintenance_delete, name="maintenance-delete"),
     path("monitors/<slug:name>/", monitoring_views.monitor_detail, name="monitor-detail"),
     path("settings/", views.settings_page, name="settings"),
+    path("people/", people_pages.people_page, name="people"),
 ]

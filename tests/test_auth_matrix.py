@@ -35,6 +35,15 @@ INGEST_ALERTS = {"responder", "admin", "key"}
 # (method, path, roles allowed). {…} placeholders are filled from the `objects` fixture.
 MATRIX = [
     ("GET", "me", {"outsider", "viewer", "responder", "agent", "admin"}),
+    ("POST", "me/token", {"outsider", "viewer", "responder", "agent", "admin"}),
+    # People: everyone who reads sees who is who; only admins add, change, deactivate and issue tokens.
+    ("GET", "users", READERS),
+    ("POST", "users", ADMIN),
+    ("GET", "users/{person}", READERS),
+    ("PATCH", "users/{person}", ADMIN),
+    ("DELETE", "users/{person}", ADMIN),
+    ("POST", "users/{person}/token", ADMIN),
+    ("POST", "users/{person}/password-link", ADMIN),
     ("POST", "integrations/alertmanager", INGEST_ALERTS),
     ("POST", "integrations/pagerduty", INGEST_ALERTS),
     ("POST", "alerts", INGEST_ALERTS),
@@ -187,6 +196,7 @@ def objects(admin_user, settings):
         ).pk,
         "silence": Silence.objects.create(matchers={"service": "checkout"}, ends_at=now + timedelta(hours=1)).pk,
         "checkin": checkins.do_create(name="backup", period_seconds=3600, grace_seconds=60).name,
+        "person": admin_user.username,
     }
 
 

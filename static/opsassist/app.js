@@ -532,7 +532,9 @@ const OpsAssist = (() => {
       formError(form, null);
       try {
         const saved = await send(form.dataset.method || "POST", form.dataset.api, formBody(form));
-        if (form.dataset.next === "incident" && saved && saved.id) location.href = `/incidents/${saved.id}/`;
+        // data-next="event": the page shows what came back (a link shown once) instead of reloading.
+        if (form.dataset.next === "event") form.dispatchEvent(new CustomEvent("opsassist:saved", { bubbles: true, detail: saved }));
+        else if (form.dataset.next === "incident" && saved && saved.id) location.href = `/incidents/${saved.id}/`;
         else if (form.dataset.nextUrl && saved) location.href = form.dataset.nextUrl.replace("{name}", encodeURIComponent(saved.name));
         else location.reload();
       } catch (err) { formError(form, err); } finally { if (button) button.disabled = false; }
@@ -684,5 +686,5 @@ const OpsAssist = (() => {
     if (page) page();
     connect(); tick(); setInterval(tick, 1000);
   });
-  return { api, pages, on };
+  return { api, pages, on, formError };
 })();
