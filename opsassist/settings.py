@@ -236,6 +236,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # "role" names both a person's role and a calendar attendee's: give the person's its own schema name.
+    "ENUM_NAME_OVERRIDES": {"PersonRoleEnum": "opsassist.people.ROLES"},
 }
 
 # --- Celery ---------------------------------------------------------------------------------------
