@@ -213,6 +213,30 @@ class Alert(models.Model):
         return f"{self.source}:{self.fingerprint} ({self.status})"
 
 
+class AlertInbox(models.Model):
+    """One alert accepted from a webhook and not yet processed (the durable queue of alert intake).
+
+    The webhook stores the whole group here in one transaction and answers; a processor takes rows in id
+    order, applies them and deletes them in the same transaction, so a processor that dies mid-batch
+    leaves its rows here for the next one. `alert` is the normalized alert (`incidents.alerts.AlertIn`)."""
+
+    id = models.BigAutoField(primary_key=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    incident_key = models.CharField(max_length=255)
+    actor = models.CharField(max_length=150)
+    alert = models.JSONField()
+    # Set when the alert failed to apply on its own (a bug, not an outage): kept aside, with the error.
+    failed_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "alert inbox"
+
+    def __str__(self) -> str:
+        return f"{self.incident_key} ({self.alert.get('status', '?')})"
+
+
 class Note(models.Model):
     """A responder's note on an incident."""
 
