@@ -31,7 +31,7 @@ def group(count: int, status: str = "firing", prefix: str = "fp", group_key: str
 
 @pytest.fixture
 def am():
-    client, integration, _ = integration_client("alertmanager", service="infra", grouping="alert")
+    client, _, _ = integration_client("alertmanager", service="infra", grouping="alert")
     return client
 
 
