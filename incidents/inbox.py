@@ -175,8 +175,7 @@ class _Step:
         self.items, self.now = items, now
         self.known = self._known_alerts()
         self.incidents = Incident.objects.in_bulk({row.incident_id for row in self.known.values() if row.incident_id})
-        self.create: list[Alert] = []
-        self.update: list[Alert] = []
+        self.rows: list[Alert] = []  # new and changed alert rows, written in one upsert
         self.entries: list[TimelineEntry] = []
         self.touched: set[int] = set()
 
@@ -195,8 +194,10 @@ class _Step:
         resolved = [item for item in self.items if item[0].status != AlertStatus.FIRING]
         self._fire(firing)
         recovering = self._resolve(resolved)
-        Alert.objects.bulk_create(self.create, batch_size=services.BULK_CHUNK)
-        Alert.objects.bulk_update(self.update, UPDATED, batch_size=services.BULK_CHUNK)
+        # INSERT ... ON CONFLICT (source, fingerprint) DO UPDATE: one statement per chunk for new and known
+        # alerts alike (bulk_update's CASE per row and column costs seconds per thousand rows).
+        Alert.objects.bulk_create(self.rows, batch_size=services.BULK_CHUNK, update_conflicts=True,
+                                  unique_fields=["source", "fingerprint"], update_fields=UPDATED)  # fmt: skip
         self._record()
         self._recover(recovering)
         self._recount()
@@ -239,13 +240,13 @@ class _Step:
         self.incidents[incident.pk] = incident
         self.touched.add(incident.pk)
         if row is None:
-            self.create.append(Alert(source=alert.source, fingerprint=alert.fingerprint, incident=incident,
+            self.rows.append(Alert(source=alert.source, fingerprint=alert.fingerprint, incident=incident,
                                      **fields(alert)))  # fmt: skip
             return
         for name, value in fields(alert).items():
             setattr(row, name, value)
-        row.incident, row.updated_at = incident, self.now
-        self.update.append(row)
+        row.incident = incident
+        self.rows.append(_without_id(row))
 
     # --- resolved ---
 
@@ -257,12 +258,12 @@ class _Step:
             ends_at = alert.ends_at or self.now
             if row is None:  # never seen firing: kept, linked to nothing
                 ended = {**fields(alert), "status": AlertStatus.RESOLVED, "ends_at": ends_at}
-                self.create.append(Alert(source=alert.source, fingerprint=alert.fingerprint, **ended))
+                self.rows.append(Alert(source=alert.source, fingerprint=alert.fingerprint, **ended))
                 continue
             if row.status == AlertStatus.RESOLVED:
                 continue
-            row.status, row.ends_at, row.updated_at = AlertStatus.RESOLVED, ends_at, self.now
-            self.update.append(row)
+            row.status, row.ends_at = AlertStatus.RESOLVED, ends_at
+            self.rows.append(_without_id(row))
             incident = self._current(alert)
             if incident is not None:
                 self._entry(incident, actor, f"Alert resolved: {row.summary}", {"fingerprint": row.fingerprint})
@@ -301,6 +302,11 @@ class _Step:
                 alert_count=Coalesce(Subquery(counts.values("n"), output_field=IntegerField()), 0)
             )
         transaction.on_commit(lambda: live.broadcast_many(ids), robust=True)
+
+
+def _without_id(row: Alert) -> Alert:
+    """A copy of a known row to upsert: matched by (source, fingerprint), as the new rows are."""
+    return Alert(**{f.attname: getattr(row, f.attname) for f in Alert._meta.concrete_fields if not f.primary_key})
 
 
 def _incidents_for(needed: dict[Thing, Item], now: datetime) -> dict[Thing, Incident]:
