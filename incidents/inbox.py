@@ -1,10 +1,10 @@
 """The alert inbox: Alertmanager's alerts are stored on arrival and applied in batches.
 
-The webhook validates the whole group, stores it in `AlertInbox` in one INSERT (`do_queue`) and answers
+The webhook validates the whole group, stores it as one `AlertInbox` row (`do_queue`) and answers
 at once, as Grafana OnCall does: Alertmanager waits for the answer before it sends the group's next
 notification, and retries a slow receiver. `do_drain` (the `incidents.process_alert_inbox` task, queued by
 each request and run by beat every few seconds as a reaper) applies the inbox in id order, up to
-INBOX_BATCH alerts per transaction, and deletes what it applied in that same transaction:
+about INBOX_BATCH alerts per transaction, and deletes what it applied in that same transaction:
 
 - nothing is lost: a processor that dies mid-batch rolls back, and its rows wait for the next drain;
 - nothing is applied twice: the rows go with the effects they caused, in one commit;
@@ -25,7 +25,7 @@ import logging
 import time
 import uuid
 import zlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -50,6 +50,9 @@ INBOX_BATCH = 1000
 # A drain stops after this long and queues the next one, so one task never holds a worker for minutes.
 DRAIN_SECONDS = 30.0
 # One drain at a time: a PostgreSQL advisory lock per batch transaction, else a cache lease.
+# Timeline entries pushed live per incident and batch: a group of hundreds of alerts would otherwise
+# make as many channel-layer sends (several Redis round trips each) as it has alerts.
+LIVE_ENTRIES = 10
 LOCK_ID = zlib.crc32(b"opsassist.alert-inbox")
 LEASE_KEY = "alerts:inbox-lease"
 LEASE_SECONDS = 120
@@ -63,22 +66,20 @@ UPDATED = [*ALERT_FIELDS, "incident", "updated_at"]
 def do_queue(batch: list[tuple[AlertIn, str]], *, actor) -> int:
     """Store one request's (alert, incident key) pairs in the inbox, all or nothing (then queue a drain:
     `tasks.queue_alert_drain`)."""
-    name = services.actor_name(actor)
-    rows = [AlertInbox(incident_key=key, actor=name, alert=to_json(alert)) for alert, key in batch]
-    with transaction.atomic():
-        AlertInbox.objects.bulk_create(rows, batch_size=services.BULK_CHUNK)
-    return len(rows)
+    alerts = [[to_json(alert), key] for alert, key in batch]
+    AlertInbox.objects.create(actor=services.actor_name(actor), size=len(alerts), alerts=alerts)
+    return len(alerts)
 
 
 def do_drain(seconds: float = DRAIN_SECONDS) -> bool:
     """Apply the inbox batch by batch, while no other drain runs. True when it stopped on its time
     bound with alerts left (the caller queues the next drain).
 
-    A batch that fails is applied again one alert at a time; an alert that fails on its own is set aside
-    (`failed_at`, `error`, logged), so that one bad alert never holds up the others. A database that is
+    A batch that fails is applied again one request at a time; a request that fails on its own is set
+    aside (`failed_at`, `error`, logged), so that one bad request never holds up the others. A database that is
     down or timing out is no bad alert: that error goes up, and the next drain starts over."""
     deadline = time.monotonic() + seconds
-    one_by_one = 0  # alerts left to apply one at a time after a failed batch
+    one_by_one = 0  # requests left to apply one at a time after a failed batch
     while time.monotonic() < deadline:
         try:
             applied = _drain_batch(1 if one_by_one else INBOX_BATCH)
@@ -88,7 +89,7 @@ def do_drain(seconds: float = DRAIN_SECONDS) -> bool:
             if one_by_one:
                 _set_aside(exc)
             else:
-                log.exception("alert inbox batch failed; applying it one alert at a time")
+                log.exception("alert inbox batch failed; applying it one request at a time")
                 one_by_one = INBOX_BATCH + 1
             continue
         if applied is None:
@@ -98,15 +99,21 @@ def do_drain(seconds: float = DRAIN_SECONDS) -> bool:
 
 
 def _drain_batch(size: int) -> int | None:
-    """Apply and delete the oldest `size` alerts; None when there are none or another drain runs."""
+    """Apply and delete the oldest rows, about `size` alerts (one row at least); None when there are none
+    or another drain runs."""
     with live.batched(), _lease() as held:
         pending = AlertInbox.objects.filter(failed_at__isnull=True).order_by("id")
-        rows = list(pending[:size]) if held else []
-        if not rows:
+        ids, total = [], 0
+        for pk, count in pending.values_list("id", "size")[:size] if held else []:
+            if ids and total + count > size:
+                break
+            ids.append(pk)
+            total += count
+        if not ids:
             return None
-        apply_rows(rows)
-        AlertInbox.objects.filter(id__in=[row.id for row in rows]).delete()
-    return len(rows)
+        apply_rows(list(AlertInbox.objects.filter(id__in=ids).order_by("id")))
+        AlertInbox.objects.filter(id__in=ids).delete()
+    return total
 
 
 def _set_aside(exc: Exception) -> None:
@@ -114,7 +121,7 @@ def _set_aside(exc: Exception) -> None:
     if row is None:
         return
     AlertInbox.objects.filter(pk=row.pk).update(failed_at=timezone.now(), error=repr(exc)[:10_000])
-    log.error("alert set aside: it fails to apply", extra={"inbox_id": row.pk, "error": repr(exc)}, exc_info=exc)
+    log.error("alert request set aside: it fails to apply", extra={"inbox_id": row.pk}, exc_info=exc)
 
 
 @contextmanager
@@ -140,7 +147,7 @@ def _lease() -> Iterator[bool]:
 
 def apply_rows(rows: list[AlertInbox]) -> None:
     """Apply inbox rows in order: in steps where one alert appears more than once."""
-    items = [(from_json(row.alert), row.incident_key, row.actor) for row in rows]
+    items = [(from_json(alert), key, row.actor) for row in rows for alert, key in row.alerts]
     for step in _steps(items):
         _Step(step, timezone.now()).apply()
 
@@ -289,8 +296,11 @@ class _Step:
 
     def _record(self) -> None:
         TimelineEntry.objects.bulk_create(self.entries, batch_size=services.BULK_CHUNK)
-        for entry in self.entries:
-            live.timeline_on_commit(entry)
+        pushed: Counter[int] = Counter()
+        for entry in self.entries:  # the rest show on the page's next load; its incident.updated goes out
+            if pushed[entry.incident_id] < LIVE_ENTRIES:
+                pushed[entry.incident_id] += 1
+                live.timeline_on_commit(entry)
 
     def _recount(self) -> None:
         """alert_count of every incident an alert joined, in one UPDATE per chunk; live updates after commit."""
@@ -305,8 +315,10 @@ class _Step:
 
 
 def _without_id(row: Alert) -> Alert:
-    """A copy of a known row to upsert: matched by (source, fingerprint), as the new rows are."""
-    return Alert(**{f.attname: getattr(row, f.attname) for f in Alert._meta.concrete_fields if not f.primary_key})
+    """A known row to upsert: matched by (source, fingerprint), as the new rows are (no copy: the step
+    reads nothing more from it)."""
+    row.pk = None
+    return row
 
 
 def _incidents_for(needed: dict[Thing, Item], now: datetime) -> dict[Thing, Incident]:

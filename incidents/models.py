@@ -214,18 +214,18 @@ class Alert(models.Model):
 
 
 class AlertInbox(models.Model):
-    """One alert accepted from a webhook and not yet processed (the durable queue of alert intake).
+    """One request's alerts, accepted and not yet applied (the durable queue of Alertmanager intake).
 
-    The webhook stores the whole group here in one transaction and answers; a processor takes rows in id
-    order, applies them and deletes them in the same transaction, so a processor that dies mid-batch
-    leaves its rows here for the next one. `alert` is the normalized alert (`incidents.alerts.AlertIn`)."""
+    The webhook stores the whole group as one row and answers; a drain applies rows in id order and
+    deletes them in the same transaction, so a drain that dies mid-batch leaves its rows for the next one.
+    `alerts` is a list of `[alert, incident key]`, each alert normalized (`incidents.alerts.AlertIn`)."""
 
     id = models.BigAutoField(primary_key=True)
     received_at = models.DateTimeField(default=timezone.now)
-    incident_key = models.CharField(max_length=255)
     actor = models.CharField(max_length=150)
-    alert = models.JSONField()
-    # Set when the alert failed to apply on its own (a bug, not an outage): kept aside, with the error.
+    size = models.PositiveIntegerField()
+    alerts = models.JSONField()
+    # Set when the row failed to apply on its own (a bug, not an outage): kept aside, with the error.
     failed_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
 
@@ -234,7 +234,7 @@ class AlertInbox(models.Model):
         verbose_name_plural = "alert inbox"
 
     def __str__(self) -> str:
-        return f"{self.incident_key} ({self.alert.get('status', '?')})"
+        return f"{self.size} alert(s) from {self.actor}"
 
 
 class Note(models.Model):

@@ -44,7 +44,7 @@ def held(monkeypatch):
 def test_it_answers_before_applying_and_the_drain_applies_the_group(am, held):
     response = am.post(URL, group(100), format="json")
     assert response.status_code == 200 and response.json() == {"status": "success", "accepted": 100}
-    assert AlertInbox.objects.count() == 100 and not Alert.objects.exists()
+    assert AlertInbox.objects.get().size == 100 and not Alert.objects.exists()
     assert inbox.do_drain() is False
     assert Incident.objects.filter(source="alert", status="open").count() == 100
     assert set(Incident.objects.filter(source="alert").values_list("alert_count", flat=True)) == {1}
@@ -119,26 +119,27 @@ def test_a_worker_dying_mid_batch_loses_nothing(am, held, monkeypatch):
     monkeypatch.setattr(inbox._Step, "apply", die)
     with pytest.raises(SystemExit):
         inbox.do_drain()
-    assert AlertInbox.objects.count() == 20 and not Alert.objects.exists() and not Incident.objects.exists()
+    assert AlertInbox.objects.get().size == 20 and not Alert.objects.exists() and not Incident.objects.exists()
     monkeypatch.setattr(inbox._Step, "apply", real_apply)
     tasks.process_alert_inbox()  # the next drain (the reaper)
     assert Incident.objects.filter(source="alert").count() == 20 and not AlertInbox.objects.exists()
 
 
-def test_an_alert_that_cannot_be_applied_is_set_aside_and_the_rest_go_through(am, held, monkeypatch):
-    am.post(URL, group(5), format="json")
+def test_a_request_that_cannot_be_applied_is_set_aside_and_the_rest_go_through(am, held, monkeypatch):
+    for request in range(5):
+        am.post(URL, group(2, prefix=f"r{request}"), format="json")
     real = inbox.from_json
 
     def broken(data):
-        if data["fingerprint"] == "fp-2":
+        if data["fingerprint"] == "r2-1":
             raise ValueError("bad row")
         return real(data)
 
     monkeypatch.setattr(inbox, "from_json", broken)
     inbox.do_drain()
-    assert Incident.objects.count() == 4
+    assert Incident.objects.filter(source="alert").count() == 8
     aside = AlertInbox.objects.get()
-    assert aside.alert["fingerprint"] == "fp-2" and aside.failed_at is not None and "bad row" in aside.error
+    assert aside.alerts[1][0]["fingerprint"] == "r2-1" and aside.failed_at is not None and "bad row" in aside.error
 
 
 def test_a_bad_alert_rejects_the_whole_group_and_queues_nothing(am, held):
