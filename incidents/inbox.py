@@ -29,6 +29,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.cache import cache
@@ -37,8 +38,9 @@ from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from incidents import inbox_writes as writes
 from incidents import live, noise, services
-from incidents.alerts import ALERT_FIELDS, AlertIn, describe, fields, from_json, to_json
+from incidents.alerts import AlertIn, describe, fields, from_json, to_json
 from incidents.choices import SEVERITY_RANK, UNRESOLVED, AlertStatus, Source, Status, TimelineKind
 from incidents.models import Alert, AlertInbox, Incident, TimelineEntry
 
@@ -60,7 +62,6 @@ LEASE_SECONDS = 120
 # (service, component, host, source_key) of an alert incident: what the partial unique index keys on.
 Thing = tuple[str, str, str, str]
 Item = tuple[AlertIn, str, str]  # (alert, incident key, actor)
-UPDATED = [*ALERT_FIELDS, "incident", "updated_at"]
 
 
 def do_queue(batch: list[tuple[AlertIn, str]], *, actor) -> int:
@@ -103,7 +104,8 @@ def _drain_batch(size: int) -> int | None:
     or another drain runs."""
     with live.batched(), _lease() as held:
         pending = AlertInbox.objects.filter(failed_at__isnull=True).order_by("id")
-        ids, total = [], 0
+        ids: list[int] = []
+        total = 0
         for pk, count in pending.values_list("id", "size")[:size] if held else []:
             if ids and total + count > size:
                 break
@@ -173,6 +175,14 @@ def _of(incident: Incident) -> Thing:
     return (incident.service, incident.component, incident.host, incident.source_key)
 
 
+class _Known(NamedTuple):
+    """What a step reads of an alert row it already has (no labels: decoding them costs more than the rest)."""
+
+    status: str
+    incident_id: int | None
+    summary: str
+
+
 class _Step:
     """One step of a batch: each alert at most once. Reads what it needs in a few queries, then writes
     alert rows, timeline entries and counts in bulk; per-incident work only where an incident changes
@@ -182,18 +192,25 @@ class _Step:
         self.items, self.now = items, now
         self.known = self._known_alerts()
         self.incidents = Incident.objects.in_bulk({row.incident_id for row in self.known.values() if row.incident_id})
-        self.rows: list[Alert] = []  # new and changed alert rows, written in one upsert
+        self.rows: list[dict] = []  # alert rows written whole: new ones, and known ones firing again
+        self.ended: list[tuple[str, str, datetime]] = []  # known alerts now resolved: (source, fingerprint, ends_at)
         self.entries: list[TimelineEntry] = []
         self.touched: set[int] = set()
 
-    def _known_alerts(self) -> dict[tuple[str, str], Alert]:
+    def _known_alerts(self) -> dict[tuple[str, str], _Known]:
         by_source: dict[str, list[str]] = defaultdict(list)
         for alert, _, _ in self.items:
             by_source[alert.source].append(alert.fingerprint)
         known = {}
         for source, fingerprints in by_source.items():
-            for row in Alert.objects.filter(source=source, fingerprint__in=fingerprints):
-                known[(source, row.fingerprint)] = row
+            for start in range(0, len(fingerprints), services.BULK_CHUNK):
+                rows = Alert.objects.filter(
+                    source=source, fingerprint__in=fingerprints[start : start + services.BULK_CHUNK]
+                )
+                for fingerprint, status, incident_id, summary in rows.values_list(
+                    "fingerprint", "status", "incident_id", "summary"
+                ):
+                    known[(source, fingerprint)] = _Known(status, incident_id, summary)
         return known
 
     def apply(self) -> None:
@@ -201,10 +218,8 @@ class _Step:
         resolved = [item for item in self.items if item[0].status != AlertStatus.FIRING]
         self._fire(firing)
         recovering = self._resolve(resolved)
-        # INSERT ... ON CONFLICT (source, fingerprint) DO UPDATE: one statement per chunk for new and known
-        # alerts alike (bulk_update's CASE per row and column costs seconds per thousand rows).
-        Alert.objects.bulk_create(self.rows, batch_size=services.BULK_CHUNK, update_conflicts=True,
-                                  unique_fields=["source", "fingerprint"], update_fields=UPDATED)  # fmt: skip
+        writes.upsert_alerts(self.rows, self.now)
+        writes.end_alerts(self.ended, self.now)
         self._record()
         self._recover(recovering)
         self._recount()
@@ -224,7 +239,10 @@ class _Step:
             current = self._current(alert)
             newly_firing = row is None or row.status != AlertStatus.FIRING or current is None
             incident = current or opened[_thing(alert, key)]
-            self._upsert(row, alert, incident)
+            self.incidents[incident.pk] = incident
+            self.touched.add(incident.pk)
+            self.rows.append({"source": alert.source, "fingerprint": alert.fingerprint, **fields(alert),
+                              "incident_id": incident.pk})  # fmt: skip
             if newly_firing:
                 failing_again.add(incident.pk)
                 self._entry(incident, actor, f"Alert firing: {alert.summary}",
@@ -243,18 +261,6 @@ class _Step:
         incident = self.incidents.get(row.incident_id) if row is not None and row.incident_id else None
         return incident if incident is not None and incident.status in UNRESOLVED else None
 
-    def _upsert(self, row: Alert | None, alert: AlertIn, incident: Incident) -> None:
-        self.incidents[incident.pk] = incident
-        self.touched.add(incident.pk)
-        if row is None:
-            self.rows.append(Alert(source=alert.source, fingerprint=alert.fingerprint, incident=incident,
-                                     **fields(alert)))  # fmt: skip
-            return
-        for name, value in fields(alert).items():
-            setattr(row, name, value)
-        row.incident = incident
-        self.rows.append(_without_id(row))
-
     # --- resolved ---
 
     def _resolve(self, items: list[Item]) -> dict[int, str]:
@@ -264,16 +270,15 @@ class _Step:
             row = self.known.get((alert.source, alert.fingerprint))
             ends_at = alert.ends_at or self.now
             if row is None:  # never seen firing: kept, linked to nothing
-                ended = {**fields(alert), "status": AlertStatus.RESOLVED, "ends_at": ends_at}
-                self.rows.append(Alert(source=alert.source, fingerprint=alert.fingerprint, **ended))
+                self.rows.append({"source": alert.source, "fingerprint": alert.fingerprint, **fields(alert),
+                                  "status": AlertStatus.RESOLVED, "ends_at": ends_at, "incident_id": None})  # fmt: skip
                 continue
             if row.status == AlertStatus.RESOLVED:
                 continue
-            row.status, row.ends_at = AlertStatus.RESOLVED, ends_at
-            self.rows.append(_without_id(row))
+            self.ended.append((alert.source, alert.fingerprint, ends_at))
             incident = self._current(alert)
             if incident is not None:
-                self._entry(incident, actor, f"Alert resolved: {row.summary}", {"fingerprint": row.fingerprint})
+                self._entry(incident, actor, f"Alert resolved: {row.summary}", {"fingerprint": alert.fingerprint})
                 recovering.setdefault(incident.pk, actor)
         return recovering
 
@@ -295,12 +300,18 @@ class _Step:
                                           data=data, at=self.now))  # fmt: skip
 
     def _record(self) -> None:
-        TimelineEntry.objects.bulk_create(self.entries, batch_size=services.BULK_CHUNK)
+        """Timeline entries: the first LIVE_ENTRIES per incident through the ORM (their ids go out live),
+        the rest in one bulk INSERT; the page shows them on its next load, and incident.updated goes out."""
         pushed: Counter[int] = Counter()
-        for entry in self.entries:  # the rest show on the page's next load; its incident.updated goes out
-            if pushed[entry.incident_id] < LIVE_ENTRIES:
-                pushed[entry.incident_id] += 1
-                live.timeline_on_commit(entry)
+        live_ones: list[TimelineEntry] = []
+        rest: list[TimelineEntry] = []
+        for entry in self.entries:
+            pushed[entry.incident_id] += 1
+            (live_ones if pushed[entry.incident_id] <= LIVE_ENTRIES else rest).append(entry)
+        TimelineEntry.objects.bulk_create(live_ones, batch_size=services.BULK_CHUNK)
+        for entry in live_ones:
+            live.timeline_on_commit(entry)
+        writes.insert_entries(rest)
 
     def _recount(self) -> None:
         """alert_count of every incident an alert joined, in one UPDATE per chunk; live updates after commit."""
@@ -312,13 +323,6 @@ class _Step:
                 alert_count=Coalesce(Subquery(counts.values("n"), output_field=IntegerField()), 0)
             )
         transaction.on_commit(lambda: live.broadcast_many(ids), robust=True)
-
-
-def _without_id(row: Alert) -> Alert:
-    """A known row to upsert: matched by (source, fingerprint), as the new rows are (no copy: the step
-    reads nothing more from it)."""
-    row.pk = None
-    return row
 
 
 def _incidents_for(needed: dict[Thing, Item], now: datetime) -> dict[Thing, Incident]:
