@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from incidents import inbox, noise, services, tasks
 from incidents.alerts import AlertIn
@@ -187,3 +188,12 @@ def test_concurrent_drains_and_openers_make_one_incident_per_thing():
     assert not errors
     assert Incident.objects.filter(source="alert", status="open").exclude(source_key="alert-storm").count() == 20
     assert Alert.objects.filter(incident__isnull=False).count() == 200 and not AlertInbox.objects.exists()
+
+
+def test_the_oncall_compatible_url_queues_through_the_same_inbox(held):
+    _, integration, key = integration_client("alertmanager", service="payments")
+    response = APIClient().post(f"/integrations/v1/alertmanager/{key}/", group(3), format="json")
+    assert response.status_code == 200 and response.json()["accepted"] == 3
+    assert AlertInbox.objects.get().actor == f"integration:{integration.name}"
+    inbox.do_drain()
+    assert set(Incident.objects.filter(source="alert").values_list("service", flat=True)) == {"payments"}
