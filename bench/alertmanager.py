@@ -12,7 +12,10 @@ OPSASSIST_TEST_REDIS_URL. Then:
 2. throughput: `--alerts` firing alerts in groups of 100 sent as fast as 8 clients can, then the same
    alerts resolved. An alert counts as processed when the database shows it (its Alert row firing, then
    resolved, and the inbox empty); the rate is alerts over the time from the first request until the
-   last alert is in the database (goal >= 1,000 alerts/s sustained).
+   last alert is in the database (goal >= 1,000 alerts/s sustained);
+3. backlog: as many new alerts stored at once, as if the web had taken them while the worker was down,
+   then applied by the drain alone (the rate the worker sustains when it does not share the CPU with the
+   web answering).
 """
 
 from __future__ import annotations
@@ -149,6 +152,35 @@ def throughput(base: str, key: str, database_url: str, alerts: int, grouping: st
     return rate
 
 
+def backlog(database_url: str, alerts: int) -> float:
+    """The drain alone, without the web answering at the same time: `alerts` firing alerts stored in one
+    transaction (as the webhook stores them, one inbox row per group of GROUP), then one drain queued;
+    alerts/s until the database shows them all."""
+    from django.db import transaction
+
+    from incidents import inbox, tasks
+    from incidents.alerts import AlertIn
+
+    groups = alerts // GROUP
+    with transaction.atomic():
+        for g in range(groups):
+            service = f"backlog-svc-{g}"
+            batch = [
+                (AlertIn(source="alertmanager", fingerprint=f"backlog-{g}-{i}", status="firing", service=service,
+                         severity="critical", summary=f"host-{i} of {service} is down",
+                         labels={"alertname": "InstanceDown", "service": service, "instance": f"host-{i}"},
+                         incident_service=service), f"am:backlog-{g}")
+                for i in range(GROUP)
+            ]  # fmt: skip
+            inbox.do_queue(batch, actor="integration:bench")
+    started = time.perf_counter()
+    tasks.queue_alert_drain()
+    sql = "SELECT count(*) FROM incidents_alert WHERE fingerprint LIKE 'backlog-%'"
+    rate = groups * GROUP / (time.perf_counter() - started + wait_applied(database_url, sql, groups * GROUP, 600))
+    print(f"backlog  {groups * GROUP} alerts stored at once, applied by the drain alone: {rate:.0f} alerts/s")
+    return rate
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--alerts", type=int, default=30_000)
@@ -168,6 +200,13 @@ def main() -> None:
         wait_applied(database_url, "SELECT count(*) FROM incidents_alert WHERE fingerprint LIKE 'lat-%'",
                      args.latency_groups * GROUP, limit=600)  # fmt: skip
         rate = throughput(base, key, database_url, args.alerts, args.grouping, proc.pid)
+        # This process stores the backlog itself, on the same database and broker as the server.
+        os.environ.update(env, OPSASSIST_VAR_DIR=str(var), DJANGO_SETTINGS_MODULE="opsassist.settings",
+                          LOG_LEVEL="WARNING")  # fmt: skip
+        import django
+
+        django.setup()
+        backlog(database_url, args.alerts)
         load = os.getloadavg()[0]
         print(f"overall: {verdict(p99 < ANSWER_GOAL_MS and rate >= RATE_GOAL)} "
               f"(load average {load:.1f} on {os.cpu_count()} CPUs)")  # fmt: skip
