@@ -213,6 +213,30 @@ class Alert(models.Model):
         return f"{self.source}:{self.fingerprint} ({self.status})"
 
 
+class AlertInbox(models.Model):
+    """One request's alerts, accepted and not yet applied (the durable queue of Alertmanager intake).
+
+    The webhook stores the whole group as one row and answers; a drain applies rows in id order and
+    deletes them in the same transaction, so a drain that dies mid-batch leaves its rows for the next one.
+    `alerts` is a list of `[alert, incident key]`, each alert normalized (`incidents.alerts.AlertIn`)."""
+
+    id = models.BigAutoField(primary_key=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    actor = models.CharField(max_length=150)
+    size = models.PositiveIntegerField()
+    alerts = models.JSONField()
+    # Set when the row failed to apply on its own (a bug, not an outage): kept aside, with the error.
+    failed_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "alert inbox"
+
+    def __str__(self) -> str:
+        return f"{self.size} alert(s) from {self.actor}"
+
+
 class Note(models.Model):
     """A responder's note on an incident."""
 

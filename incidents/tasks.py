@@ -1,6 +1,10 @@
+import logging
+
 from celery import shared_task
 
-from incidents import correlation, services
+from incidents import correlation, inbox, services
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(name="incidents.correlate_events", ignore_result=True)
@@ -14,3 +18,20 @@ def correlate_events() -> None:
 def resolve_stable_flapping() -> None:
     """Periodic (beat, every 15 s): flapping incidents healthy for FLAP_STABLE_SECONDS resolve."""
     services.do_resolve_stable()
+
+
+@shared_task(name="incidents.process_alert_inbox", ignore_result=True)
+def process_alert_inbox() -> None:
+    """On the "alerts" queue: apply the queued Alertmanager alerts (incidents/inbox.py). Queued by each
+    webhook request, and by beat every ALERT_INBOX_REAP_SECONDS as the reaper of alerts whose drain was
+    lost (a worker that died, a broker that was down). A drain that finds another running returns at once."""
+    if inbox.do_drain():
+        queue_alert_drain()
+
+
+def queue_alert_drain() -> None:
+    """Queue a drain of the alert inbox, after the alerts were stored (outside any transaction)."""
+    try:
+        process_alert_inbox.delay()
+    except Exception:  # the broker is down: the alerts are stored, and beat's reaper drains them
+        log.exception("could not queue an alert inbox drain")

@@ -38,6 +38,10 @@ def setup_periodic_tasks(sender, **kwargs):
         expires=max(1.0, settings.CORRELATION_INTERVAL_SECONDS * 2),
     )
 
+    # Every 5 s, on the "alerts" queue: the reaper of the alert inbox. Each Alertmanager request queues a
+    # drain itself; this one applies alerts whose drain was lost (a worker died, the broker was down).
+    sender.add_periodic_task(5.0, sender.signature("incidents.process_alert_inbox"), name="alert inbox", expires=10)
+
     # Every second: queue a check for each monitor whose interval has elapsed (each check its own task
     # on the "checks" queue, or "host.<name>" for monitors pinned to a host agent).
     sender.add_periodic_task(1.0, sender.signature("monitoring.run_due_checks"), name="run due checks", expires=5)

@@ -505,8 +505,10 @@ CORRELATION_LOOKBACK_SECONDS = env_int("CORRELATION_LOOKBACK_SECONDS", 3600)
 # Time bound of each statement of a pass (PostgreSQL statement_timeout); a pass that hits it is rolled
 # back and logged, and the next one tries again. Also the lease's expiry (x2) where there is no PostgreSQL.
 CORRELATION_TIMEOUT_SECONDS = env_float("CORRELATION_TIMEOUT_SECONDS", 10.0)
-CELERY_WORKER_QUEUES = [*CELERY_WORKER_QUEUES, "correlation"]
-CELERY_TASK_ROUTES = {**CELERY_TASK_ROUTES, "incidents.correlate_events": {"queue": "correlation"}}
+CELERY_WORKER_QUEUES = [*CELERY_WORKER_QUEUES, "correlation", "alerts"]
+CELERY_TASK_ROUTES = {**CELERY_TASK_ROUTES, "incidents.correlate_events": {"queue": "correlation"},
+                      # Alertmanager's queued alerts: never behind the analyses an alert storm queues.
+                      "incidents.process_alert_inbox": {"queue": "alerts"}}  # fmt: skip
 
 # On-call calendars (iCal schedules, Grafana OnCall import): a calendar URL is fetched again every
 # CALENDAR_REFRESH_MINUTES, at most CALENDAR_MAX_BYTES, and expanded CALENDAR_HORIZON_DAYS ahead into at

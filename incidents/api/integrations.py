@@ -16,7 +16,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from incidents import alerts
+from incidents import alerts, inbox, tasks
 from incidents.api.serializers import parse_ingest_time, parse_time
 from incidents.auth import CanIngest, integration_for_key, integration_of
 from incidents.choices import AlertStatus, normalize_severity
@@ -150,6 +150,8 @@ class AlertmanagerWebhookView(_AlertIngestView):
 
     @extend_schema(request=AlertmanagerWebhookSerializer, responses={200: dict})
     def post(self, request):
+        """Validate the whole group (400 naming the field, nothing stored), store it and answer at once;
+        the alerts are applied in batches right after (incidents/inbox.py)."""
         data = AlertmanagerWebhookSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         body = data.validated_data
@@ -166,8 +168,9 @@ class AlertmanagerWebhookView(_AlertIngestView):
             else:
                 key = incident_key("am", alert.fingerprint)
             batch.append((alert, key))
-        incident_ids = alerts.do_ingest(batch, actor=_actor(request))
-        return Response({"status": "success", "processed": len(batch), "incidents": sorted(incident_ids)})
+        accepted = inbox.do_queue(batch, actor=_actor(request))
+        tasks.queue_alert_drain()
+        return Response({"status": "success", "accepted": accepted})
 
     def labelled_service(self, labels: dict) -> str:
         """The service a label names (`service`, else `job`); "" to use the integration's."""
