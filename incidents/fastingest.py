@@ -7,14 +7,19 @@ the same work without leaving the event loop:
 
 - authentication and the permission check through the same Django code (auth backends, integration
   keys), run in a thread only on a cache miss. A decision is reused for at most AUTH_CACHE_SECONDS and
-  only while its credential's row is unchanged: every request first reads that row (the token and its
-  user's active flag and groups, or the integration key's id, kind and enabled flag) in one indexed
-  query, so a deleted token or a rotated or disabled key is refused at once, in every process;
+  only while its credential's row is unchanged: every request has that row (the token and its user's
+  active flag and groups, or the integration key's id, kind and enabled flag) read by an indexed query
+  that starts after the request arrived, so a deleted token or a rotated or disabled key is refused at
+  once, in every process. Requests with the same credential that arrive while one read is in flight
+  share the next read (opsassist.lib.grouped);
 - the rate limit on the same counters as the DRF views (incidents.throttles);
-- validation by the same `EventSerializer`, with the same 400 body naming every bad field;
-- the insert through a psycopg async pool, where every event that arrived while the previous write was
-  in flight goes into one multi-row INSERT and one commit (group commit): the answer (201 with the stored
-  event, or `{"accepted": N}`) is sent only after that commit, so an acknowledged event is durable.
+- the body rules, validation, rows, metrics and 201 body of the one event intake (incidents.intake),
+  with the same 400 body naming every bad field;
+- the write through a psycopg async pool, where everything that arrived while the previous write was in
+  flight is written together (group commit): single events in one INSERT (one prepared statement, one
+  round trip, no BEGIN/COMMIT needed for one statement), batches with COPY, in one transaction when both
+  are present. The answer (201 with the stored event, or `{"accepted": N}`) is sent only after that
+  commit, so an acknowledged event is durable.
 
 Anything else (another method or path, a session cookie, a browser's Origin, SQLite, OPSASSIST_FAST_INGEST=0)
 goes to Django untouched. tests/test_fastingest.py checks both paths answer alike.
@@ -23,13 +28,13 @@ goes to Django untouched. tests/test_fastingest.py checks both paths answer alik
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
 import math
 import re
 import time
-from collections import Counter
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -39,18 +44,18 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
-from incidents.api.serializers import MAX_BATCH, EventSerializer
-from incidents.metrics import events_ingested_total
-from incidents.models import Event
+from incidents import intake
 from incidents.throttles import acharge
 from opsassist.lib import nul as strict_json
 from opsassist.lib.exceptions import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS, validation_body
+from opsassist.lib.grouped import Grouped
 
 logger = logging.getLogger(__name__)
 
 PATH = re.compile(r"^/api/v1/events/?$")
 AUTH_CACHE_SECONDS = 10.0
-MAX_ROWS_PER_STATEMENT = 1000
+# A pooled connection idle for longer than this is checked (one round trip) before it is used again.
+IDLE_CHECK_SECONDS = 1.0
 # After the database failed, posts are refused (503) at once for this long before the next attempt, so
 # that requests do not queue behind one pool timeout after another.
 DOWN_RETRY_SECONDS = 1.0
@@ -61,7 +66,6 @@ HEADERS = [
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"x-frame-options", b"DENY"),
 ]
-COLUMNS = ["service", "level", "message", "timestamp", "received_at", "host", "attributes"]
 
 
 @dataclass(frozen=True)
@@ -129,37 +133,30 @@ class FastIngest:
             body = strict_json.loads(raw)
         except strict_json.InvalidJSON as exc:
             raise Refused(400, {"detail": str(exc)}) from None
-        if isinstance(body, list):
-            if not body:
-                raise Refused(400, validation_body({"non_field_errors": ["The array is empty."]}))
-            if len(body) > MAX_BATCH:
-                message = f"At most {MAX_BATCH} events per request ({len(body)} sent)."
-                raise Refused(400, validation_body({"non_field_errors": [message]}))
-        elif not isinstance(body, dict):
-            raise Refused(400, validation_body({"non_field_errors": ["Send an event object or an array of events."]}))
-        wait = await acharge(caller.ident, len(body) if isinstance(body, list) else 1)
+        try:
+            events = intake.check_shape(body)
+        except ValidationError as exc:
+            raise Refused(400, validation_body(exc.detail)) from None
+        wait = await acharge(caller.ident, len(events))
         if wait is not None:
             seconds = math.ceil(wait)
             detail = f"Request was throttled. Expected available in {seconds} second{'s' if seconds != 1 else ''}."
             raise Refused(429, {"detail": detail}, [(b"retry-after", str(seconds).encode())])
-        items, errors = _validate(body if isinstance(body, list) else [body])
-        if errors:
-            raise Refused(400, validation_body(errors if isinstance(body, list) else errors[0]))
-        now = timezone.now()
-        events = [Event(**{"timestamp": now, **item, "received_at": now}) for item in items]
-        ids = await self.writer().insert(events)
-        for event, pk in zip(events, ids, strict=True):
-            event.pk = pk
-        for level, count in Counter(event.level for event in events).items():
-            events_ingested_total.labels(level).inc(count)
-        if isinstance(body, list):
-            return 201, {"accepted": len(events)}, []
-        return 201, _SERIALIZER.to_representation(events[0]), []
+        try:
+            rows = intake.build_rows(intake.validate(body), timezone.now())
+        except ValidationError as exc:
+            raise Refused(400, validation_body(exc.detail)) from None
+        single = not isinstance(body, list)
+        ids = await self.writer().write(rows, returning=single)
+        intake.count(rows)
+        if ids is None:
+            return 201, {"accepted": len(rows)}, []
+        return 201, intake.render(rows[0], ids[0]), []
 
     async def _caller(self, authorization: bytes) -> Caller:
         # The credential's row is read before anything is reused or resolved: a decision resolved from
         # an older row is then never taken for a newer one.
-        stamp = await self.writer().fetch_one(*credential_query(authorization))
+        stamp = await self.writer().credential_row(authorization)
         cached = self._callers.get(authorization)
         if cached is not None and cached[0] > time.monotonic() and cached[2] == stamp:
             return cached[1]
@@ -187,24 +184,6 @@ class FastIngest:
         if self._writer is not None:
             await self._writer.close()
             self._writer = None
-
-
-# One serializer for the process: its fields are built once (building them is most of a serializer's cost).
-# It is used only on the event loop's thread, one call at a time, and keeps no state between calls.
-_SERIALIZER = EventSerializer()
-
-
-def _validate(items: list) -> tuple[list[dict], list[dict | list] | None]:
-    """Validate like `EventSerializer(data=items, many=True)`: the data, or one error dict per item."""
-    validated: list[dict] = []
-    errors: list[dict | list] = []  # a list for an item that is not an object at all (null)
-    for item in items:
-        try:
-            validated.append(_SERIALIZER.run_validation(item))
-            errors.append({})
-        except ValidationError as exc:
-            errors.append(exc.detail)
-    return validated, errors if any(errors) else None
 
 
 def credential_query(authorization: bytes) -> tuple[str, list]:
@@ -278,84 +257,71 @@ def _resolve_caller(authorization: str) -> Caller:
 
 
 class EventWriter:
-    """One writer per process: inserts what is queued, in one statement and one commit per round."""
+    """One writer per process: writes what is queued in one round (group commit), and reads credential
+    rows the same way."""
 
     def __init__(self):
-        self._queue: list[tuple[list[Event], asyncio.Future]] = []
-        self._wakeup = asyncio.Event()
         self._down: tuple[float, Exception] | None = None  # (retry after, error) once the database failed
         self._pool = None
-        self._task = asyncio.get_running_loop().create_task(self._run())
-        table = Event._meta.db_table
-        columns = ", ".join(Event._meta.get_field(name).column for name in COLUMNS)
-        self._sql_head = f"INSERT INTO {table} ({columns}) VALUES "  # noqa: S608 - names from the model
-        self._row = "(" + ", ".join(["%s"] * len(COLUMNS)) + ")"
+        self._writes: Grouped[tuple[list[tuple], bool], list[int] | None] = Grouped(self._write_round)
+        self._reads: Grouped[bytes, tuple | None] = Grouped(self._read_round)
+        self._used: dict[int, float] = {}  # id(connection) -> when it was last returned to the pool
 
-    async def fetch_one(self, sql: str, params: list) -> tuple | None:
-        """One row of a read on the ingestion pool (without a thread hop), or None."""
+    async def write(self, rows: list[tuple], *, returning: bool) -> list[int] | None:
+        """Store `rows` (the ids when `returning`), committed when this returns."""
+        return await self._writes((rows, returning))
+
+    async def credential_row(self, authorization: bytes) -> tuple | None:
+        """The row a decision about `authorization` depends on, read after this call began, or None."""
+        return await self._reads(authorization)
+
+    def _check_down(self) -> None:
         if self._down is not None and time.monotonic() < self._down[0]:
-            raise self._down[1]
+            raise self._down[1]  # the database just failed: answer 503 at once
+
+    async def _read_round(self, authorizations: list[bytes]) -> list[tuple | None]:
+        self._check_down()
+        rows: dict[bytes, tuple | None] = {}
         pool = await self._open_pool()
         async with pool.connection() as conn:
-            cursor = await conn.execute(sql, params)
-            row = await cursor.fetchone()
-        if row is None:
-            return None
-        return tuple(tuple(value) if isinstance(value, list) else value for value in row)  # hashable
+            for authorization in dict.fromkeys(authorizations):
+                cursor = await conn.execute(*credential_query(authorization))
+                row = await cursor.fetchone()
+                rows[authorization] = None if row is None else _hashable(row)
+        return [rows[authorization] for authorization in authorizations]
 
-    async def insert(self, events: list[Event]) -> list[int]:
-        future = asyncio.get_running_loop().create_future()
-        self._queue.append((events, future))
-        self._wakeup.set()
-        return await future
+    async def _write_round(self, batch: list[tuple[list[tuple], bool]]) -> list:
+        self._check_down()
+        try:
+            return await self._write(batch)
+        except Exception as exc:
+            if _database_unavailable(exc):
+                self._down = (time.monotonic() + DOWN_RETRY_SECONDS, exc)
+                raise
+            if len(batch) == 1:
+                raise
+        return [await self._write_alone(request) for request in batch]  # one bad request must not fail the others
 
-    async def _run(self) -> None:
-        while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            batch, self._queue = self._queue, []
-            if not batch:
-                continue
-            if self._down is not None and time.monotonic() < self._down[0]:
-                _settle(batch, error=self._down[1])  # the database just failed: answer 503 at once
-                continue
-            try:
-                ids = await self._write([event for events, _ in batch for event in events])
-            except Exception as exc:  # answered below, request by request
-                if _database_unavailable(exc):
-                    self._down = (time.monotonic() + DOWN_RETRY_SECONDS, exc)
-                if len(batch) > 1 and not _database_unavailable(exc):
-                    await self._write_one_by_one(batch)  # one bad request must not fail the others
-                else:
-                    _settle(batch, error=exc)
-                continue
-            start = 0
-            for events, future in batch:
-                _settle([(events, future)], ids=ids[start : start + len(events)])
-                start += len(events)
+    async def _write_alone(self, request: tuple[list[tuple], bool]) -> list[int] | Exception | None:
+        try:
+            return (await self._write([request]))[0]
+        except Exception as exc:
+            return exc
 
-    async def _write_one_by_one(self, batch) -> None:
-        for events, future in batch:
-            try:
-                _settle([(events, future)], ids=await self._write(events))
-            except Exception as exc:
-                _settle([(events, future)], error=exc)
-
-    async def _write(self, events: list[Event]) -> list[int]:
-        from psycopg.types.json import Jsonb
-
+    async def _write(self, batch: list[tuple[list[tuple], bool]]) -> list[list[int] | None]:
+        """Single events in one INSERT, batches in one COPY; a transaction only when there are both."""
+        singles = [row for rows, returning in batch if returning for row in rows]
+        copied = [row for rows, returning in batch if not returning for row in rows]
         pool = await self._open_pool()
-        ids: list[int] = []
-        async with pool.connection() as conn, conn.transaction():
-            for start in range(0, len(events), MAX_ROWS_PER_STATEMENT):
-                chunk = events[start : start + MAX_ROWS_PER_STATEMENT]
-                params = []
-                for e in chunk:
-                    params += [e.service, e.level, e.message, e.timestamp, e.received_at, e.host, Jsonb(e.attributes)]
-                sql = self._sql_head + ", ".join([self._row] * len(chunk)) + " RETURNING id"
-                cursor = await conn.execute(sql, params)
-                ids += [row[0] for row in await cursor.fetchall()]
-        return ids
+        async with pool.connection() as conn, conn.transaction() if singles and copied else _no_transaction():
+            if copied:
+                await _copy(conn, copied)
+            ids = await _insert(conn, singles) if singles else []
+        results: list[list[int] | None] = []
+        for rows, returning in batch:
+            results.append(ids[: len(rows)] if returning else None)
+            ids = ids[len(rows) :] if returning else ids
+        return results
 
     async def _open_pool(self):
         if self._pool is None:
@@ -375,8 +341,9 @@ class EventWriter:
                 min_size=1,
                 max_size=2,
                 timeout=pool_options.get("timeout", 3.0),
-                check=AsyncConnectionPool.check_connection,
+                check=self._check_idle,
                 configure=_autocommit,
+                reset=self._returned,
                 open=False,
                 name="opsassist-ingest",
             )
@@ -384,25 +351,50 @@ class EventWriter:
             self._pool = pool
         return self._pool
 
+    async def _check_idle(self, conn) -> None:
+        """Check a connection that sat idle (a database restart may have closed it); one in use moments
+        ago is known to work, and checking it would cost every write a round trip."""
+        from psycopg_pool import AsyncConnectionPool
+
+        if time.monotonic() - self._used.get(id(conn), 0.0) > IDLE_CHECK_SECONDS:
+            await AsyncConnectionPool.check_connection(conn)
+
+    async def _returned(self, conn) -> None:
+        if len(self._used) > 100:  # connections come and go: forget the closed ones now and then
+            self._used.clear()
+        self._used[id(conn)] = time.monotonic()
+
     async def close(self) -> None:
-        self._task.cancel()
+        await self._writes.close()
+        await self._reads.close()
         if self._pool is not None:
             await self._pool.close()
 
 
+def _hashable(row: tuple) -> tuple:
+    return tuple(tuple(value) if isinstance(value, list) else value for value in row)
+
+
+@contextlib.asynccontextmanager
+async def _no_transaction():
+    yield
+
+
+async def _copy(conn, rows: list[tuple]) -> None:
+    async with conn.cursor() as cursor, cursor.copy(intake.copy_sql()) as copy:
+        copy.set_types(intake.copy_types())
+        for row in rows:
+            await copy.write_row(row)
+
+
+async def _insert(conn, rows: list[tuple]) -> list[int]:
+    cursor = await conn.execute(intake.insert_sql(), intake.insert_params(rows), prepare=True)
+    return [row[0] for row in await cursor.fetchall()]
+
+
 async def _autocommit(conn) -> None:
-    """A credential read is one round trip; writes open their transaction explicitly (conn.transaction())."""
+    """One statement is its own transaction; several open one explicitly (conn.transaction())."""
     await conn.set_autocommit(True)
-
-
-def _settle(batch, ids=None, error=None) -> None:
-    for _, future in batch:
-        if future.done():  # the client went away
-            continue
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(ids)
 
 
 async def _read_body(receive) -> bytes:
