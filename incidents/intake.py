@@ -35,7 +35,7 @@ __all__ = ["COLUMNS", "MAX_BATCH", "build_rows", "check_shape", "count", "render
 # Every column but the generated primary key, in the model's order; `incident` stays NULL on intake
 # (correlation links events later).
 _FIELDS: tuple[models.Field, ...] = tuple(f for f in Event._meta.concrete_fields if not f.primary_key)
-COLUMNS: tuple[str, ...] = tuple(f.column for f in _FIELDS)
+COLUMNS: tuple[str, ...] = tuple(str(f.column) for f in _FIELDS)
 _NAMES: tuple[str, ...] = tuple(f.name for f in _FIELDS)
 # Set by the intake itself: never taken from the sender (read-only in the serializer).
 _STAMPED = ("timestamp", "received_at")
@@ -89,7 +89,7 @@ def _compiled(item: Any) -> dict:
     blank, too long or unknown is left to the serializer."""
     if type(item) is not dict:
         raise _Unsure
-    data = {
+    data: dict[str, Any] = {
         "service": _text(item.get("service"), 255),
         "level": _level(item.get("level")),
         "message": _text(item.get("message"), 10_000),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 Item = TypeVar("Item")
@@ -19,7 +19,7 @@ class Grouped(Generic[Item, Result]):
     when `work` itself raises, every caller of that round gets the error. Use from one event loop.
     """
 
-    def __init__(self, work: Callable[[list[Item]], Awaitable[list[Result | BaseException]]]):
+    def __init__(self, work: Callable[[list[Item]], Awaitable[Sequence[Result | BaseException]]]):
         self._work = work
         self._queue: list[tuple[Item, asyncio.Future]] = []
         self._task: asyncio.Task | None = None
