@@ -23,7 +23,10 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection, models, transaction
+from django.utils import timezone
+from rest_framework import ISO_8601, serializers
 from rest_framework.exceptions import ValidationError
+from rest_framework.settings import api_settings
 
 from incidents.api.serializers import MAX_BATCH, EventSerializer
 from incidents.choices import Level
@@ -151,11 +154,15 @@ def _time(value: Any) -> datetime:
 def build_rows(items: Iterable[dict], now: datetime) -> list[tuple]:
     """One tuple per event, in COLUMNS order: the validated fields, `now` for the times not given, and
     the model's default for the rest."""
-    base = {name: field.get_default() for name, field in zip(_NAMES, _FIELDS, strict=True)}
+    base = {**_STATIC_DEFAULTS, **{name: _FIELDS[i].get_default() for i, name in _CALLED_DEFAULTS}}
     base.update(dict.fromkeys(_STAMPED, now))
-    names = _NAMES
-    return [tuple(item[name] if name in item and name != "received_at" else base[name] for name in names)
+    return [tuple(item[name] if name in item and name != "received_at" else base[name] for name in _NAMES)
             for item in items]  # fmt: skip
+
+
+# Defaults read once; callable ones (a new dict each time) once per request.
+_CALLED_DEFAULTS = [(i, f.name) for i, f in enumerate(_FIELDS) if callable(f.default) and f.name not in _STAMPED]
+_STATIC_DEFAULTS = {f.name: f.get_default() for f in _FIELDS if not callable(f.default) and f.name not in _STAMPED}
 
 
 def count(rows: list[tuple]) -> None:
@@ -171,11 +178,30 @@ def render(row: tuple, pk: int) -> dict:
     """The stored event as `EventSerializer` shows it (the 201 body for one event)."""
     values = dict(zip(_NAMES, row, strict=True))
     values["id"] = pk
+    zone = timezone.get_current_timezone()  # DRF shows times in it
     body = {}
-    for name, field in _SERIALIZER.fields.items():
+    for name, show in _RENDERERS:
         value = values.get(name)
-        body[name] = None if value is None else field.to_representation(value)
+        body[name] = None if value is None else show(value, zone)
     return body
+
+
+def _show_time(value: datetime, zone) -> str:
+    text = value.astimezone(zone).isoformat()  # DRF's ISO 8601, with Z for UTC
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _renderer(field: serializers.Field):
+    """How `field` shows a value read from a row: the field's own method, or a shortcut giving the same."""
+    shown_as = str(getattr(field, "format", api_settings.DATETIME_FORMAT)).lower()
+    if isinstance(field, serializers.DateTimeField) and not hasattr(field, "timezone") and shown_as == ISO_8601:
+        return _show_time
+    if type(field) in (serializers.CharField, serializers.IntegerField):
+        return lambda value, zone: value
+    return lambda value, zone: field.to_representation(value)
+
+
+_RENDERERS = [(name, _renderer(field)) for name, field in _SERIALIZER.fields.items()]
 
 
 def store(rows: list[tuple], *, returning: bool) -> list[int] | None:

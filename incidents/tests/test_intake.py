@@ -147,3 +147,12 @@ def test_a_batch_that_fails_in_the_database_stores_nothing():
     with pytest.raises(Exception):  # noqa: B017 - psycopg's error (COPY) or Django's (bulk_create)
         intake.store(rows, returning=False)
     assert not Event.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_201_body_shows_times_like_the_serializer_in_any_active_time_zone():
+    rows = intake.build_rows(intake.validate({**OK, "timestamp": "2026-11-23T10:00:00.5+01:00"}), timezone.now())
+    (pk,) = intake.store(rows, returning=True) or []
+    with timezone.override("America/New_York"):
+        assert intake.render(rows[0], pk) == EventSerializer(Event.objects.get(pk=pk)).data
+        assert intake.render(rows[0], pk)["timestamp"] == "2026-11-23T04:00:00.500000-05:00"
