@@ -7,11 +7,13 @@ the same work without leaving the event loop:
 
 - authentication and the permission check through the same Django code (auth backends, integration
   keys), run in a thread only on a cache miss. A decision is reused for at most AUTH_CACHE_SECONDS and
-  only while its credential's row is unchanged: every request has that row (the token and its user's
-  active flag and groups, or the integration key's id, kind and enabled flag) read by an indexed query
-  that starts after the request arrived, so a deleted token or a rotated or disabled key is refused at
-  once, in every process. Requests with the same credential that arrive while one read is in flight
-  share the next read (opsassist.lib.grouped);
+  only while its credential's row is unchanged (the token and its user's active flag, groups and own
+  permissions, or the integration key's id, kind and enabled flag), so a deleted token or a rotated or
+  disabled key stores nothing more once the change is committed, in every process: a single event's
+  INSERT reads that row itself and stores nothing if it changed (the request is then decided again:
+  401 or 403 if revoked), at no extra round trip; a batch has the row read before its COPY, by a read
+  that starts after the request arrived and that requests arriving together share
+  (opsassist.lib.grouped);
 - the rate limit on the same counters as the DRF views (incidents.throttles);
 - the body rules, validation, rows, metrics and 201 body of the one event intake (incidents.intake),
   with the same 400 body naming every bad field;
@@ -37,6 +39,7 @@ import re
 import time
 from dataclasses import dataclass
 from types import SimpleNamespace
+from typing import NamedTuple
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -54,6 +57,8 @@ logger = logging.getLogger(__name__)
 
 PATH = re.compile(r"^/api/v1/events/?$")
 AUTH_CACHE_SECONDS = 10.0
+# A single event whose credential changed under it is decided again at most this many times.
+STALE_RETRIES = 3
 # A pooled connection idle for longer than this is checked (one round trip) before it is used again.
 IDLE_CHECK_SECONDS = 1.0
 # After the database failed, posts are refused (503) at once for this long before the next attempt, so
@@ -75,6 +80,21 @@ class Caller:
     problem: str = ""  # the 401 detail when not authenticated
 
 
+class Check(NamedTuple):
+    """A credential and the row its cached decision was made from (stamp_sql's text)."""
+
+    kind: str
+    key: str
+    stamp: str
+
+
+Write = tuple[list[tuple], bool, Check | None]  # rows, whether their ids are wanted, the credential check
+
+
+class StaleCredential(Exception):
+    """The credential's row changed after its decision was cached: nothing was stored; decide again."""
+
+
 class Refused(Exception):
     def __init__(self, status: int, body: dict, headers: list | None = None):
         self.status, self.body, self.headers = status, body, headers or []
@@ -89,7 +109,7 @@ class FastIngest:
 
     def __init__(self, app):
         self.app = app
-        self._callers: dict[bytes, tuple[float, Caller, tuple | None]] = {}
+        self._callers: dict[bytes, tuple[float, Caller, str | None]] = {}
         self._lookups: dict[tuple, asyncio.Future] = {}
         self._writer: EventWriter | None = None
 
@@ -124,11 +144,10 @@ class FastIngest:
         await send({"type": "http.response.body", "body": payload})
 
     async def _ingest(self, authorization: bytes, raw: bytes) -> tuple[int, dict, list]:
-        caller = await self._caller(authorization)
-        if caller.ident is None:
-            raise Refused(401, {"detail": caller.problem}, [(b"www-authenticate", b"Token")])
-        if not caller.allowed:
-            raise Refused(403, {"detail": "You do not have permission to perform this action."})
+        # A single event may rely on a cached decision: its INSERT itself checks the credential's row
+        # (StaleCredential when it changed). A batch (COPY) reads the row first.
+        single = raw.lstrip()[:1] != b"["
+        caller, stamp = await self._admitted(authorization, trust_cache=single)
         try:
             body = strict_json.loads(raw)
         except strict_json.InvalidJSON as exc:
@@ -137,7 +156,7 @@ class FastIngest:
             events = intake.check_shape(body)
         except ValidationError as exc:
             raise Refused(400, validation_body(exc.detail)) from None
-        wait = await acharge(caller.ident, len(events))
+        wait = await acharge(caller.ident or "", len(events))
         if wait is not None:
             seconds = math.ceil(wait)
             detail = f"Request was throttled. Expected available in {seconds} second{'s' if seconds != 1 else ''}."
@@ -146,20 +165,42 @@ class FastIngest:
             rows = intake.build_rows(intake.validate(body), timezone.now())
         except ValidationError as exc:
             raise Refused(400, validation_body(exc.detail)) from None
-        single = not isinstance(body, list)
-        ids = await self.writer().write(rows, returning=single)
+        ids = await self._write(authorization, rows, not isinstance(body, list), stamp)
         intake.count(rows)
         if ids is None:
             return 201, {"accepted": len(rows)}, []
         return 201, intake.render(rows[0], ids[0]), []
 
-    async def _caller(self, authorization: bytes) -> Caller:
+    async def _write(self, authorization: bytes, rows: list[tuple], single: bool, stamp: str | None):
+        credential = credential_of(authorization)
+        for _ in range(STALE_RETRIES):
+            check = Check(*credential, stamp) if single and credential and stamp is not None else None
+            try:
+                return await self.writer().write(rows, returning=single, check=check)
+            except StaleCredential:
+                _, stamp = await self._admitted(authorization, trust_cache=False)  # 401/403 if revoked
+        logger.warning("event not stored: its credential kept changing")
+        raise Refused(503, DATABASE_UNAVAILABLE, [(b"retry-after", str(RETRY_AFTER_SECONDS).encode())])
+
+    async def _admitted(self, authorization: bytes, trust_cache: bool) -> tuple[Caller, str | None]:
+        """The caller and its credential's row, or Refused (401, 403)."""
+        caller, stamp = await self._caller(authorization, trust_cache)
+        if caller.ident is None:
+            raise Refused(401, {"detail": caller.problem}, [(b"www-authenticate", b"Token")])
+        if not caller.allowed:
+            raise Refused(403, {"detail": "You do not have permission to perform this action."})
+        return caller, stamp
+
+    async def _caller(self, authorization: bytes, trust_cache: bool) -> tuple[Caller, str | None]:
+        cached = self._callers.get(authorization)
+        if trust_cache and cached is not None and cached[0] > time.monotonic() and cached[1].allowed:
+            return cached[1], cached[2]
         # The credential's row is read before anything is reused or resolved: a decision resolved from
         # an older row is then never taken for a newer one.
         stamp = await self.writer().credential_row(authorization)
         cached = self._callers.get(authorization)
         if cached is not None and cached[0] > time.monotonic() and cached[2] == stamp:
-            return cached[1]
+            return cached[1], stamp
         # One lookup per credential (and row state) at a time: when an entry expires under load (or while
         # the database is down) the concurrent requests share it instead of queueing for the executor's threads.
         key = (authorization, stamp)
@@ -173,7 +214,7 @@ class FastIngest:
         if len(self._callers) > 10_000:
             self._callers.clear()
         self._callers[authorization] = (time.monotonic() + AUTH_CACHE_SECONDS, caller, stamp)
-        return caller
+        return caller, stamp
 
     def writer(self) -> EventWriter:
         if self._writer is None:
@@ -186,41 +227,60 @@ class FastIngest:
             self._writer = None
 
 
-def credential_query(authorization: bytes) -> tuple[str, list]:
-    """SQL reading the row(s) a cached decision about `authorization` depends on: one row or none."""
+def credential_of(authorization: bytes) -> tuple[str, str] | None:
+    """(kind, lookup key) of the row a decision about `authorization` depends on; None when malformed
+    (refused by the resolution, no row to watch)."""
     from incidents.models import Integration
 
     parts = authorization.decode("latin-1").split()
     if len(parts) != 2 or "\x00" in parts[1]:
-        return "SELECT NULL WHERE FALSE", []  # malformed: refused by the resolution, no row to watch
+        return None
     scheme, key = parts[0].lower(), parts[1]
     if scheme == "bearer":
-        return _integration_sql(), [Integration.hash_key(key)]
-    return _token_sql(), [key]
+        return "integration", Integration.hash_key(key)
+    return "token", key
 
 
 @functools.cache
-def _integration_sql() -> str:
-    from incidents.models import Integration
-
-    return f"SELECT id, kind, enabled FROM {Integration._meta.db_table} WHERE key_hash = %s"  # noqa: S608
-
-
-@functools.cache
-def _token_sql() -> str:
-    """The token's user, its flags, groups and own permissions: what the permission check reads."""
+def stamp_sql(kind: str, key: str) -> str:
+    """An SQL expression: the credential row (`kind`, `key` are SQL expressions) as text, or NULL. For a
+    token: its user, the user's flags, groups and own permissions (what the permission check reads);
+    for an integration key: its id, kind and enabled flag."""
     from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token
+
+    from incidents.models import Integration
 
     user = get_user_model()
     groups = user.groups.through._meta.db_table
     perms = user.user_permissions.through._meta.db_table
-    return (
-        f"SELECT u.id, u.is_active, u.is_superuser, "  # noqa: S608 - names from the models
+    token = (
+        f"SELECT ROW(u.id, u.is_active, u.is_superuser, "  # noqa: S608 - names from the models
         f"ARRAY(SELECT group_id FROM {groups} WHERE user_id = u.id ORDER BY group_id), "
-        f"ARRAY(SELECT permission_id FROM {perms} WHERE user_id = u.id ORDER BY permission_id) "
-        f"FROM {Token._meta.db_table} t JOIN {user._meta.db_table} u ON u.id = t.user_id WHERE t.key = %s"
+        f"ARRAY(SELECT permission_id FROM {perms} WHERE user_id = u.id ORDER BY permission_id))::text "
+        f"FROM {Token._meta.db_table} t JOIN {user._meta.db_table} u ON u.id = t.user_id WHERE t.key = {key}"
     )
+    integration = f"SELECT ROW(id, kind, enabled)::text FROM {Integration._meta.db_table} WHERE key_hash = {key}"  # noqa: S608
+    return f"CASE {kind} WHEN 'token' THEN ({token}) WHEN 'integration' THEN ({integration}) END"
+
+
+@functools.cache
+def _stamps_sql() -> str:
+    return (
+        f"SELECT {stamp_sql('c.kind', 'c.key')} "  # noqa: S608
+        "FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS c(kind, key, n) ORDER BY c.n"
+    )
+
+
+@functools.cache
+def _checked_insert_sql() -> str:
+    """The intake's INSERT, which stores nothing unless every credential of the round still has the row
+    its decision was made from, read by the same statement (one round trip, one snapshot)."""
+    unchanged = (
+        f"(SELECT coalesce(bool_and({stamp_sql('c.kind', 'c.key')} IS NOT DISTINCT FROM c.stamp), true) "  # noqa: S608
+        "FROM unnest(%s::text[], %s::text[], %s::text[]) AS c(kind, key, stamp))"
+    )
+    return intake.insert_sql(where=unchanged)
 
 
 def _resolve_caller(authorization: str) -> Caller:
@@ -263,15 +323,17 @@ class EventWriter:
     def __init__(self):
         self._down: tuple[float, Exception] | None = None  # (retry after, error) once the database failed
         self._pool = None
-        self._writes: Grouped[tuple[list[tuple], bool], list[int] | None] = Grouped(self._write_round)
-        self._reads: Grouped[bytes, tuple | None] = Grouped(self._read_round)
+        self._writes: Grouped[Write, list[int] | None] = Grouped(self._write_round)
+        self._reads: Grouped[bytes, str | None] = Grouped(self._read_round)
         self._used: dict[int, float] = {}  # id(connection) -> when it was last returned to the pool
 
-    async def write(self, rows: list[tuple], *, returning: bool) -> list[int] | None:
-        """Store `rows` (the ids when `returning`), committed when this returns."""
-        return await self._writes((rows, returning))
+    async def write(self, rows: list[tuple], *, returning: bool, check: Check | None = None) -> list[int] | None:
+        """Store `rows` (the ids when `returning`), committed when this returns. With `check` (single
+        events only): stored only if the credential row is still `check.stamp` when they are written,
+        else StaleCredential."""
+        return await self._writes((rows, returning, check))
 
-    async def credential_row(self, authorization: bytes) -> tuple | None:
+    async def credential_row(self, authorization: bytes) -> str | None:
         """The row a decision about `authorization` depends on, read after this call began, or None."""
         return await self._reads(authorization)
 
@@ -279,18 +341,19 @@ class EventWriter:
         if self._down is not None and time.monotonic() < self._down[0]:
             raise self._down[1]  # the database just failed: answer 503 at once
 
-    async def _read_round(self, authorizations: list[bytes]) -> list[tuple | None]:
+    async def _read_round(self, authorizations: list[bytes]) -> list[str | None]:
         self._check_down()
-        rows: dict[bytes, tuple | None] = {}
-        pool = await self._open_pool()
-        async with pool.connection() as conn:
-            for authorization in dict.fromkeys(authorizations):
-                cursor = await conn.execute(*credential_query(authorization))
-                row = await cursor.fetchone()
-                rows[authorization] = None if row is None else _hashable(row)
-        return [rows[authorization] for authorization in authorizations]
+        credentials = {a: c for a in dict.fromkeys(authorizations) if (c := credential_of(a)) is not None}
+        stamps: dict[bytes, str | None] = dict.fromkeys(authorizations)
+        if credentials:
+            pool = await self._open_pool()
+            async with pool.connection() as conn:
+                kinds, keys = zip(*credentials.values(), strict=True)
+                cursor = await conn.execute(_stamps_sql(), [list(kinds), list(keys)], prepare=True)
+                stamps.update(zip(credentials, [row[0] for row in await cursor.fetchall()], strict=True))
+        return [stamps[authorization] for authorization in authorizations]
 
-    async def _write_round(self, batch: list[tuple[list[tuple], bool]]) -> list:
+    async def _write_round(self, batch: list[Write]) -> list:
         self._check_down()
         try:
             return await self._write(batch)
@@ -302,25 +365,32 @@ class EventWriter:
                 raise
         return [await self._write_alone(request) for request in batch]  # one bad request must not fail the others
 
-    async def _write_alone(self, request: tuple[list[tuple], bool]) -> list[int] | Exception | None:
+    async def _write_alone(self, request: Write) -> list[int] | Exception | None:
         try:
             return (await self._write([request]))[0]
         except Exception as exc:
             return exc
 
-    async def _write(self, batch: list[tuple[list[tuple], bool]]) -> list[list[int] | None]:
+    async def _write(self, batch: list[Write]) -> list[list[int] | Exception | None]:
         """Single events in one INSERT, batches in one COPY; a transaction only when there are both."""
-        singles = [row for rows, returning in batch if returning for row in rows]
-        copied = [row for rows, returning in batch if not returning for row in rows]
+        singles = [row for rows, returning, _ in batch if returning for row in rows]
+        copied = [row for rows, returning, _ in batch if not returning for row in rows]
+        checks = list(dict.fromkeys(check for _, returning, check in batch if returning and check is not None))
         pool = await self._open_pool()
         async with pool.connection() as conn, conn.transaction() if singles and copied else _no_transaction():
             if copied:
                 await _copy(conn, copied)
-            ids = await _insert(conn, singles) if singles else []
-        results: list[list[int] | None] = []
-        for rows, returning in batch:
-            results.append(ids[: len(rows)] if returning else None)
-            ids = ids[len(rows) :] if returning else ids
+            ids = await _insert(conn, singles, checks) if singles else []
+        stale = len(ids) != len(singles)  # a credential changed: no single event of the round was stored
+        results: list[list[int] | Exception | None] = []
+        for rows, returning, _ in batch:
+            if not returning:
+                results.append(None)
+            elif stale:
+                results.append(StaleCredential())
+            else:
+                results.append(ids[: len(rows)])
+                ids = ids[len(rows) :]
         return results
 
     async def _open_pool(self):
@@ -371,10 +441,6 @@ class EventWriter:
             await self._pool.close()
 
 
-def _hashable(row: tuple) -> tuple:
-    return tuple(tuple(value) if isinstance(value, list) else value for value in row)
-
-
 @contextlib.asynccontextmanager
 async def _no_transaction():
     yield
@@ -387,8 +453,10 @@ async def _copy(conn, rows: list[tuple]) -> None:
             await copy.write_row(row)
 
 
-async def _insert(conn, rows: list[tuple]) -> list[int]:
-    cursor = await conn.execute(intake.insert_sql(), intake.insert_params(rows), prepare=True)
+async def _insert(conn, rows: list[tuple], checks: list[Check]) -> list[int]:
+    kinds, keys, stamps = (list(column) for column in zip(*checks, strict=True)) if checks else ([], [], [])
+    params = [*intake.insert_params(rows), kinds, keys, stamps]
+    cursor = await conn.execute(_checked_insert_sql(), params, prepare=True)
     return [row[0] for row in await cursor.fetchall()]
 
 

@@ -240,13 +240,15 @@ def _pg_type(field: models.Field) -> str:
 
 
 @functools.cache
-def insert_sql() -> str:
+def insert_sql(where: str = "true") -> str:
     """One INSERT for any number of rows (one array per column), so its text never changes: psycopg
-    prepares it once per connection instead of parsing a new statement for every row count."""
+    prepares it once per connection instead of parsing a new statement for every row count. Rows are
+    inserted only if `where` (an SQL condition, its parameters after the arrays') holds."""
     table = connection.ops.quote_name(Event._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(c) for c in COLUMNS)
     arrays = ", ".join(f"%s::{t}[]" for t in copy_types())
-    return f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays}) RETURNING id"  # noqa: S608
+    pk = connection.ops.quote_name(str(Event._meta.pk.column))
+    return f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays}) WHERE {where} RETURNING {pk}"  # noqa: S608
 
 
 def insert_params(rows: list[tuple]) -> list[list]:

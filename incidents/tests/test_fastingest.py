@@ -298,3 +298,19 @@ def test_an_unchanged_credential_is_not_resolved_again(app, token_header, monkey
     for _ in range(3):
         assert _run(app, [(token_header, event)])[0].status_code == 201
     assert len(calls) == 1
+
+
+def test_single_events_with_a_known_credential_cost_no_separate_read(app, token_header, monkeypatch):
+    """The INSERT checks the credential's row itself; a batch (COPY) has it read first."""
+    from incidents.fastingest import EventWriter
+
+    reads = []
+    real = EventWriter.credential_row
+    monkeypatch.setattr(EventWriter, "credential_row", lambda self, header: reads.append(header) or real(self, header))
+    event = {"service": "api", "level": "INFO", "message": "m"}
+    for _ in range(3):
+        assert _run(app, [(token_header, event)])[0].status_code == 201
+    assert len(reads) == 1
+    assert _run(app, [(token_header, [event, event])])[0].status_code == 201
+    assert len(reads) == 2
+    assert Event.objects.count() == 5
