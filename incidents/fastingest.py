@@ -57,6 +57,8 @@ logger = logging.getLogger(__name__)
 
 PATH = re.compile(r"^/api/v1/events/?$")
 AUTH_CACHE_SECONDS = 10.0
+# Write rounds in flight at once: their commits overlap, as those of separate requests would.
+WRITE_ROUNDS = 4
 # A single event whose credential changed under it is decided again at most this many times.
 STALE_RETRIES = 3
 # A pooled connection idle for longer than this is checked (one round trip) before it is used again.
@@ -323,7 +325,7 @@ class EventWriter:
     def __init__(self):
         self._down: tuple[float, Exception] | None = None  # (retry after, error) once the database failed
         self._pool = None
-        self._writes: Grouped[Write, list[int] | None] = Grouped(self._write_round)
+        self._writes: Grouped[Write, list[int] | None] = Grouped(self._write_round, WRITE_ROUNDS)
         self._reads: Grouped[bytes, str | None] = Grouped(self._read_round)
         self._used: dict[int, float] = {}  # id(connection) -> when it was last returned to the pool
 
@@ -409,7 +411,7 @@ class EventWriter:
             pool = AsyncConnectionPool(
                 kwargs={k: v for k, v in kwargs.items() if v is not None},
                 min_size=1,
-                max_size=2,
+                max_size=WRITE_ROUNDS + 1,  # the writes, and the credential reads
                 timeout=pool_options.get("timeout", 3.0),
                 check=self._check_idle,
                 configure=_autocommit,

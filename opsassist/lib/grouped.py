@@ -13,23 +13,28 @@ Result = TypeVar("Result")
 class Grouped(Generic[Item, Result]):
     """`await grouped(item)` runs `work(items)` once for every item submitted while the previous round ran.
 
-    Rounds run one at a time and each starts after all its items arrived: a read made for a request
-    therefore sees every write committed before that request came, as if it had run alone. `work`
+    At most `concurrency` rounds run at a time (one by default), and each starts after all its items
+    arrived: a read made for a request therefore sees every write committed before that request came,
+    as if it had run alone. Several rounds in flight let commits overlap (the database flushes their
+    WAL together) instead of each waiting for the one before. `work`
     returns one result per item, in order; a result that is an exception is raised to its caller only;
     when `work` itself raises, every caller of that round gets the error. Use from one event loop.
     """
 
-    def __init__(self, work: Callable[[list[Item]], Awaitable[Sequence[Result | BaseException]]]):
+    def __init__(self, work: Callable[[list[Item]], Awaitable[Sequence[Result | BaseException]]], concurrency: int = 1):
         self._work = work
+        self._concurrency = concurrency
         self._queue: list[tuple[Item, asyncio.Future]] = []
-        self._task: asyncio.Task | None = None
+        self._tasks: set[asyncio.Task] = set()
 
     async def __call__(self, item: Item) -> Result:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._queue.append((item, future))
-        if self._task is None or self._task.done():
-            self._task = loop.create_task(self._run())
+        if len(self._tasks) < self._concurrency:
+            task = loop.create_task(self._run())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         return await future
 
     async def _run(self) -> None:
@@ -48,5 +53,5 @@ class Grouped(Generic[Item, Result]):
                     future.set_result(result)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in list(self._tasks):
+            task.cancel()
