@@ -13,7 +13,8 @@ the same work without leaving the event loop:
   INSERT reads that row itself and stores nothing if it changed (the request is then decided again:
   401 or 403 if revoked), at no extra round trip; a batch has the row read before its COPY, by a read
   that starts after the request arrived and that requests arriving together share
-  (opsassist.lib.grouped);
+  (opsassist.lib.grouped). (In the moment between a revocation and the next write with that credential,
+  a request refused for its body or by the rate limit is answered 400 or 429 rather than 401.)
 - the rate limit on the same counters as the DRF views (incidents.throttles);
 - the body rules, validation, rows, metrics and 201 body of the one event intake (incidents.intake),
   with the same 400 body naming every bad field;
