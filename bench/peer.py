@@ -89,21 +89,11 @@ def ensure_alerta() -> Path:
 def alerta_server(database_url: str, workers: int):
     port = free_port()
     # Its fastest configuration: no auth, no plugins (with the default plugins it managed ~60% of this).
-    env = {**os.environ, "DATABASE_URL": database_url, "AUTH_REQUIRED": "False", "DEBUG": "False", "PLUGINS": ""}
-    log = tempfile.NamedTemporaryFile(prefix="alerta-", suffix=".log", delete=False)  # noqa: SIM115
-    proc = subprocess.Popen(
-        [str(ensure_alerta()), "--preload", "-w", str(workers), "-b", f"127.0.0.1:{port}", "--log-level", "warning",
-         "alerta:create_app()"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(base + "/management/healthcheck", proc, log.name)
+    env = {"DATABASE_URL": database_url, "AUTH_REQUIRED": "False", "DEBUG": "False", "PLUGINS": ""}
+    args = [str(ensure_alerta()), "--preload", "-w", str(workers), "-b", f"127.0.0.1:{port}", "--log-level",
+            "warning", "alerta:create_app()"]  # fmt: skip
+    with serving("alerta", args, env, f"http://127.0.0.1:{port}", "/management/healthcheck") as base:
         yield base
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(30)
-        os.unlink(log.name)
 
 
 @contextmanager
@@ -112,16 +102,20 @@ def bare_server(database_url: str, workers: int):
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("CREATE TABLE bare_event (LIKE incidents_event INCLUDING ALL)")
     port = free_port()
-    env = {**os.environ, "BARE_DATABASE_URL": database_url}
-    log = tempfile.NamedTemporaryFile(prefix="bare-", suffix=".log", delete=False)  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "bench.bare:app", "--workers", str(workers), "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning", "--no-access-log"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    args = [sys.executable, "-m", "uvicorn", "bench.bare:app", "--workers", str(workers), "--host", "127.0.0.1",
+            "--port", str(port), "--log-level", "warning", "--no-access-log"]  # fmt: skip
+    with serving("bare", args, {"BARE_DATABASE_URL": database_url}, f"http://127.0.0.1:{port}", "/") as base:
+        yield base
+
+
+@contextmanager
+def serving(name: str, args: list[str], env: dict[str, str], base: str, health: str):
+    """Run `args` (a server on `base`) in its own process group until `health` answers 200; stop it after."""
+    log = tempfile.NamedTemporaryFile(prefix=f"{name}-", suffix=".log", delete=False)  # noqa: SIM115
+    proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)  # fmt: skip
     try:
-        _wait_until_up(base + "/", proc, log.name)
+        _wait_until_up(base + health, proc, log.name)
         yield base
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
