@@ -18,11 +18,12 @@ the same work without leaving the event loop:
 - the rate limit on the same counters as the DRF views (incidents.throttles);
 - the body rules, validation, rows, metrics and 201 body of the one event intake (incidents.intake),
   with the same 400 body naming every bad field;
-- the write through a psycopg async pool, where everything that arrived while the previous write was in
-  flight is written together (group commit): single events in one INSERT (one prepared statement, one
-  round trip, no BEGIN/COMMIT needed for one statement), batches with COPY, in one transaction when both
-  are present. The answer (201 with the stored event, or `{"accepted": N}`) is sent only after that
-  commit, so an acknowledged event is durable.
+- the write through a psycopg async pool, where everything that arrived while the writes in flight (up
+  to WRITE_ROUNDS) were running is written together (group commit): single events in one INSERT (one
+  prepared statement, one round trip, no BEGIN/COMMIT needed for one statement), batches with COPY, in
+  one transaction when both are present; a pooled connection is checked only after sitting idle. The
+  answer (201 with the stored event, or `{"accepted": N}`) is sent only after that commit, so an
+  acknowledged event is durable.
 
 Anything else (another method or path, a session cookie, a browser's Origin, SQLite, OPSASSIST_FAST_INGEST=0)
 goes to Django untouched. tests/test_fastingest.py checks both paths answer alike.
