@@ -272,7 +272,7 @@ def stamp_sql(kind: str, key: str) -> str:
 def _stamps_sql() -> str:
     return (
         f"SELECT {stamp_sql('c.kind', 'c.key')} "  # noqa: S608
-        "FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS c(kind, key, n) ORDER BY c.n"
+        "FROM unnest(%b::text[], %b::text[]) WITH ORDINALITY AS c(kind, key, n) ORDER BY c.n"
     )
 
 
@@ -282,7 +282,7 @@ def _checked_insert_sql() -> str:
     its decision was made from, read by the same statement (one round trip, one snapshot)."""
     unchanged = (
         f"(SELECT coalesce(bool_and({stamp_sql('c.kind', 'c.key')} IS NOT DISTINCT FROM c.stamp), true) "  # noqa: S608
-        "FROM unnest(%s::text[], %s::text[], %s::text[]) AS c(kind, key, stamp))"
+        "FROM unnest(%b::text[], %b::text[], %b::text[]) AS c(kind, key, stamp))"
     )
     return intake.insert_sql(where=unchanged)
 

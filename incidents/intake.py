@@ -246,7 +246,7 @@ def insert_sql(where: str = "true") -> str:
     inserted only if `where` (an SQL condition, its parameters after the arrays') holds."""
     table = connection.ops.quote_name(Event._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(c) for c in COLUMNS)
-    arrays = ", ".join(f"%s::{t}[]" for t in copy_types())
+    arrays = ", ".join(f"%b::{t}[]" for t in copy_types())  # binary: no per-element quoting to do
     pk = connection.ops.quote_name(str(Event._meta.pk.column))
     return f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays}) WHERE {where} RETURNING {pk}"  # noqa: S608
 
