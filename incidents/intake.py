@@ -19,7 +19,7 @@ import functools
 import re
 from collections import Counter
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from django.db import connection, models, transaction
@@ -174,11 +174,12 @@ def count(rows: list[tuple]) -> None:
 _LEVEL_INDEX = _NAMES.index("level")
 
 
-def render(row: tuple, pk: int) -> dict:
-    """The stored event as `EventSerializer` shows it (the 201 body for one event)."""
+def render(row: tuple, pk: int, zone: tzinfo | None = None) -> dict:
+    """The stored event as `EventSerializer` shows it (the 201 body for one event); times in `zone`,
+    by default the current time zone (as DRF shows them)."""
     values = dict(zip(_NAMES, row, strict=True))
     values["id"] = pk
-    zone = timezone.get_current_timezone()  # DRF shows times in it
+    zone = zone or timezone.get_current_timezone()
     body = {}
     for name, show in _RENDERERS:
         value = values.get(name)
