@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from django.db import transaction
 from django.db.models import Prefetch
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -14,11 +12,10 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from incidents import analytics, services
+from incidents import analytics, intake, services
 from incidents.api.filters import EventFilterSet, IncidentFilterSet
 from incidents.api.serializers import (
     EARLIEST,
-    MAX_BATCH,
     EventSerializer,
     IncidentCreateSerializer,
     IncidentDetailSerializer,
@@ -29,7 +26,6 @@ from incidents.api.serializers import (
     StatusSerializer,
 )
 from incidents.auth import CanIngest
-from incidents.metrics import events_ingested_total
 from incidents.models import Event, Incident, Note, TimelineEntry
 from incidents.throttles import IngestThrottle
 
@@ -181,28 +177,10 @@ class EventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     )
     def create(self, request, *args, **kwargs):
         body = request.data
-        now = timezone.now()
-        if isinstance(body, list):
-            return self._create_batch(body, now)
-        if not isinstance(body, dict):
-            raise ValidationError({"non_field_errors": ["Send an event object or an array of events."]})
-        data = EventSerializer(data=body)
-        data.is_valid(raise_exception=True)
-        event = Event(**{"timestamp": now, **data.validated_data, "received_at": now})
-        event.save(force_insert=True)
-        events_ingested_total.labels(event.level).inc()
-        return Response(EventSerializer(event).data, status=status.HTTP_201_CREATED)
-
-    def _create_batch(self, body: list, now) -> Response:
-        if not body:
-            raise ValidationError({"non_field_errors": ["The array is empty."]})
-        if len(body) > MAX_BATCH:
-            raise ValidationError({"non_field_errors": [f"At most {MAX_BATCH} events per request ({len(body)} sent)."]})
-        data = EventSerializer(data=body, many=True)
-        data.is_valid(raise_exception=True)
-        events = [Event(**{"timestamp": now, **item, "received_at": now}) for item in data.validated_data]
-        with transaction.atomic():
-            Event.objects.bulk_create(events, batch_size=500)
-        for level, count in Counter(event.level for event in events).items():
-            events_ingested_total.labels(level).inc(count)
-        return Response({"accepted": len(events)}, status=status.HTTP_201_CREATED)
+        intake.check_shape(body)
+        rows = intake.build_rows(intake.validate(body), timezone.now())
+        ids = intake.store(rows, returning=not isinstance(body, list))  # committed when it returns
+        intake.count(rows)
+        if ids is None:
+            return Response({"accepted": len(rows)}, status=status.HTTP_201_CREATED)
+        return Response(intake.render(rows[0], ids[0]), status=status.HTTP_201_CREATED)
