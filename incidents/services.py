@@ -39,6 +39,11 @@ SYSTEM = "system"
 
 # Sent after the transaction that opened an incident commits: on-call assignment, AI analysis.
 incident_opened = Signal()
+# Sent after the transaction that opened incidents in bulk (`do_open_many`) commits, once per at most
+# BULK_CHUNK of them (kwargs: incidents, a list) instead of `incident_opened` for each: receivers queue
+# one task per batch, so a mass outage does not queue thousands of tasks. Whoever receives
+# `incident_opened` receives this too.
+incidents_opened = Signal()
 # Sent after commit when an incident's status changed (kwargs: incident, old, new, actor).
 incident_status_changed = Signal()
 # Sent after commit when an incident is assigned to someone new (kwargs: incident, user, actor, entry_id).
@@ -172,8 +177,8 @@ def do_open_many(specs: list[OpenSpec], *, actor, now: datetime | None = None) -
     One INSERT ... ON CONFLICT DO NOTHING per chunk: the partial unique constraint
     `incidents_incident_one_unresolved` stays the guarantee, so a spec whose thing already has (or
     concurrently gets) an unresolved incident is skipped, never duplicated. The rows that really went in
-    are re-read by their fresh uuids. Then their timeline entries in bulk, and after commit one
-    `incident_opened` per incident (no query each) and their live updates in batches.
+    are re-read by their fresh uuids. Then their timeline entries in bulk, and after commit their live
+    updates (one query per chunk) and one `incidents_opened` per chunk.
     Returns only the incidents this call opened.
     """
     if not specs:
@@ -246,21 +251,19 @@ def _created_entry(incident: Incident, actor, now: datetime) -> TimelineEntry:
 
 
 def _after_commit_opened(opened: list[Incident]) -> None:
-    """What `get_or_open_incident` queues per incident, as two callbacks for the whole batch."""
-    ids = [incident.pk for incident in opened]
+    """What `get_or_open_incident` queues per incident, batched: the live updates of the transaction go
+    out together, then one `incidents_opened` per chunk."""
+    for incident in opened:
+        live.broadcast_on_commit(incident.pk, created=True)
 
     def send_signals():
-        for incident in opened:
-            for receiver, result in incident_opened.send_robust(sender=Incident, incident=incident):
+        for start in range(0, len(opened), BULK_CHUNK):
+            chunk = opened[start : start + BULK_CHUNK]
+            for receiver, result in incidents_opened.send_robust(sender=Incident, incidents=chunk):
                 if isinstance(result, Exception):
                     log.error("incident signal receiver %s failed: %r", receiver, result)
 
-    def broadcast():
-        for start in range(0, len(ids), BULK_CHUNK):
-            live.broadcast_many(ids[start : start + BULK_CHUNK], created=True)
-
     # As in get_or_open_incident: browsers hear of the incident before its follow-ups can update it.
-    transaction.on_commit(broadcast, robust=True)
     transaction.on_commit(send_signals)
 
 
@@ -510,10 +513,14 @@ def suppression_for(incident: Incident, now: datetime | None = None) -> str | No
     Every path that notifies about an incident asks this first, and so does auto-remediation."""
     now = now or timezone.now()
     if incident.parent_id is not None:
-        return f"part of alert storm #{incident.parent_id}, which is paged for the group"
+        return _storm_reason(incident.parent_id)
     if incident.snoozed_until is not None and incident.snoozed_until > now:
         return f"snoozed until {incident.snoozed_until:%Y-%m-%d %H:%M} UTC"
     return noise.why_quiet(incident, now)
+
+
+def _storm_reason(parent_id: int) -> str:
+    return f"part of alert storm #{parent_id}, which is paged for the group"
 
 
 def do_hold_paging(incident: Incident, reason: str) -> bool:
@@ -525,6 +532,31 @@ def do_hold_paging(incident: Incident, reason: str) -> bool:
         live.broadcast_on_commit(incident.pk)
     incident.paging_held = True
     return bool(held)
+
+
+def do_hold_storm_children(incident_ids: list[int], *, actor) -> set[int]:
+    """The storm children among these incidents, for paging code that handles a batch: `do_hold_paging`
+    for the open ones in bulk (their storm is paged for the group, and nothing else about them needs
+    checking), once per hold; one UPDATE, one INSERT of timeline entries and one live batch per chunk.
+    Returns the ids of every storm child among them (held now or already, or no longer open)."""
+    children: set[int] = set()
+    for start in range(0, len(incident_ids), BULK_CHUNK):
+        chunk = incident_ids[start : start + BULK_CHUNK]
+        parents = dict(Incident.objects.filter(pk__in=chunk, parent__isnull=False).values_list("pk", "parent_id"))
+        children.update(parents)
+        with transaction.atomic():
+            due = Incident.objects.select_for_update().filter(pk__in=parents, status=Status.OPEN, paging_held=False)
+            held = sorted(due.values_list("pk", flat=True))
+            Incident.objects.filter(pk__in=held).update(paging_held=True)
+            entries = TimelineEntry.objects.bulk_create(
+                TimelineEntry(incident_id=pk, kind=TimelineKind.ESCALATION, actor=actor_name(actor),
+                              text=f"Nobody was paged: {_storm_reason(parents[pk])}.")
+                for pk in held
+            )  # fmt: skip
+            live.timeline_many_on_commit(entries)
+            for pk in held:
+                live.broadcast_on_commit(pk)
+    return children
 
 
 def claim_released(incident: Incident) -> bool:

@@ -140,6 +140,20 @@ def do_start_escalation(incident_id: int, now: datetime | None = None) -> Escala
     return escalation
 
 
+def do_start_escalations(incident_ids: list[int], now: datetime | None = None) -> None:
+    """`do_start_escalation` for incidents opened in bulk. In a mass outage nearly all hang under the
+    storm's major incident, which pages for the group: they are held in bulk, the others start one by one."""
+    now = now or timezone.now()
+    children = incident_services.do_hold_storm_children(incident_ids, actor=ACTOR)
+    for incident_id in incident_ids:
+        if incident_id in children:
+            continue
+        try:
+            do_start_escalation(incident_id, now)
+        except Exception:  # one incident's failure must not leave the rest of the batch unpaged
+            log.exception("starting the escalation of incident %s failed", incident_id)
+
+
 def _begin(escalation: Escalation, incident: Incident, team: Team, steps: list[dict], now: datetime) -> None:
     on_call = on_call_for_team(team, now)
     if on_call is not None and incident.assigned_to_id is None:

@@ -10,6 +10,12 @@ def start_escalation(incident_id: int) -> None:
     services.do_start_escalation(incident_id)
 
 
+@shared_task(name="oncall.start_escalations", ignore_result=True, acks_late=True)
+def start_escalations(incident_ids: list[int]) -> None:
+    """Incidents opened in bulk: `start_escalation` for each, storm children held together."""
+    services.do_start_escalations(incident_ids)
+
+
 @shared_task(name="oncall.escalate_due", ignore_result=True)
 def escalate_due() -> None:
     """Periodic (beat, every 15 s): unacknowledged incidents whose step wait is over move on, and

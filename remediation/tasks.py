@@ -1,7 +1,11 @@
+import logging
+
 from celery import shared_task
 
 from incidents.models import Incident
 from remediation import analysis, services
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(name="remediation.analyze_incident", ignore_result=True)
@@ -10,6 +14,16 @@ def analyze_incident(incident_id: int) -> None:
     incident = Incident.objects.filter(pk=incident_id).first()
     if incident is not None:
         analysis.do_analyze(incident)
+
+
+@shared_task(name="remediation.analyze_incidents", ignore_result=True)
+def analyze_incidents(incident_ids: list[int]) -> None:
+    """Incidents opened in bulk: each analysed, in one task for the batch."""
+    for incident in Incident.objects.filter(pk__in=incident_ids).order_by("id"):
+        try:
+            analysis.do_analyze(incident)
+        except Exception:  # one incident's failure must not leave the rest of the batch unanalysed
+            log.exception("analysing incident %s failed", incident.pk)
 
 
 @shared_task(name="remediation.propose_from_analysis", ignore_result=True)

@@ -171,19 +171,20 @@ def test_a_bulk_open_refuses_an_unknown_severity_and_stores_nothing():
 
 @pytest.mark.django_db(transaction=True)
 def test_incidents_opened_in_bulk_get_what_a_single_open_gets():
-    """Signal receivers: the analysis and the on-call escalation run for each one (tasks inline here)."""
+    """Signal receivers: the analysis and the on-call escalation run for each one (tasks inline here),
+    from one signal for the batch."""
     seen = []
 
-    def receiver(sender, incident, **kwargs):
-        seen.append(incident.pk)
+    def receiver(sender, incidents, **kwargs):
+        seen.append([incident.pk for incident in incidents])
 
-    services.incident_opened.connect(receiver, dispatch_uid="test.bulk")
+    services.incidents_opened.connect(receiver, dispatch_uid="test.bulk")
     try:
         store(*(errors(f"bulk-{i}") for i in range(5)))
         result = correlate()
     finally:
-        services.incident_opened.disconnect(dispatch_uid="test.bulk")
-    assert sorted(seen) == sorted(result.opened) and len(seen) == 5
+        services.incidents_opened.disconnect(dispatch_uid="test.bulk")
+    assert len(seen) == 1 and sorted(seen[0]) == sorted(result.opened) and len(result.opened) == 5
     for incident in Incident.objects.filter(pk__in=result.opened):
         kinds = set(incident.timeline.values_list("kind", flat=True))
         assert {"created", "analysis"} <= kinds
