@@ -14,11 +14,11 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
-from incidents import live, noise
+from incidents import bulk, live, noise
 from incidents.choices import (
     ALLOWED_MOVES,
     SEVERITY_RANK,
@@ -174,11 +174,11 @@ BULK_CHUNK = 500
 def do_open_many(specs: list[OpenSpec], *, actor, now: datetime | None = None) -> list[Incident]:
     """Bulk `get_or_open_incident`: open an incident for every spec whose failing thing has none unresolved.
 
-    One INSERT ... ON CONFLICT DO NOTHING per chunk: the partial unique constraint
-    `incidents_incident_one_unresolved` stays the guarantee, so a spec whose thing already has (or
-    concurrently gets) an unresolved incident is skipped, never duplicated. The rows that really went in
-    are re-read by their fresh uuids. Then their timeline entries in bulk, and after commit their live
-    updates (one query per chunk) and one `incidents_opened` per chunk.
+    One INSERT ... ON CONFLICT DO NOTHING (on PostgreSQL one statement for all, elsewhere one per chunk):
+    the partial unique constraint `incidents_incident_one_unresolved` stays the guarantee, so a spec whose
+    thing already has (or concurrently gets) an unresolved incident is skipped, never duplicated. Then
+    their timeline entries in one statement, and after commit their live updates (one query per chunk)
+    and one `incidents_opened` per chunk.
     Returns only the incidents this call opened.
     """
     if not specs:
@@ -189,11 +189,8 @@ def do_open_many(specs: list[OpenSpec], *, actor, now: datetime | None = None) -
     quiet = noise.anything_active(now)
     rows = [_new_incident(spec, now, _open_flags(spec, now) if quiet else _NO_FLAGS) for spec in specs]
     with transaction.atomic():
-        Incident.objects.bulk_create(rows, batch_size=BULK_CHUNK, ignore_conflicts=True)
-        opened = _reread(rows)
-        TimelineEntry.objects.bulk_create(
-            [_created_entry(incident, actor, now) for incident in opened], batch_size=BULK_CHUNK
-        )
+        opened = _insert_incidents(rows, now)
+        _insert_created_entries(opened, actor, now)
         StatusCount.objects.add_many([(incident.status, incident.severity) for incident in opened])
         _after_open_many(opened, now)
     _after_commit_opened(opened)
@@ -231,6 +228,43 @@ def _new_incident(spec: OpenSpec, now: datetime, flags: dict) -> Incident:
     )  # fmt: skip
 
 
+# What differs between the incidents of one bulk opening; every other column is a new incident's default.
+_VARYING = ("uuid", "source", "service", "component", "host", "source_key", "title", "severity", "description",
+            "first_seen_at", "in_maintenance", "silenced")  # fmt: skip
+
+
+def _insert_incidents(rows: list[Incident], now: datetime) -> list[Incident]:
+    """The rows that went in (the others' failing things have an unresolved incident), with their ids.
+
+    PostgreSQL: one statement, rows in the order of the constraint's key, so two concurrent openings of
+    overlapping sets wait for each other in one order, never in a cycle."""
+    if connection.vendor != "postgresql":
+        Incident.objects.bulk_create(rows, batch_size=BULK_CHUNK, ignore_conflicts=True)
+        return _reread(rows)
+    rows = sorted(rows, key=lambda r: (r.source, r.service, r.component, r.host, r.source_key))
+    columns = {name: [getattr(row, name) for row in rows] for name in _VARYING}
+    ids = dict(
+        bulk.insert_many(
+            Incident, columns, constants={"detected_at": now}, ignore_conflicts=True, returning=("uuid", "id")
+        )
+    )
+    kept = [row for row in rows if row.uuid in ids]
+    for row in kept:
+        row.pk, row.detected_at = ids[row.uuid], now
+        row._state.adding, row._state.db = False, connection.alias
+    return sorted(kept, key=lambda row: row.pk)
+
+
+def _insert_created_entries(opened: list[Incident], actor, now: datetime) -> None:
+    if connection.vendor != "postgresql":
+        entries = [_created_entry(incident, actor, now) for incident in opened]
+        TimelineEntry.objects.bulk_create(entries, batch_size=BULK_CHUNK)
+        return
+    columns = {"incident_id": [i.pk for i in opened], "text": [_created_text(i) for i in opened]}
+    constants = {"kind": TimelineKind.CREATED, "actor": actor_name(actor), "at": now}
+    bulk.insert_many(TimelineEntry, columns, constants=constants)
+
+
 def _reread(rows: list[Incident]) -> list[Incident]:
     """The rows of `rows` that the INSERT kept (a skipped one's uuid is in no row), with their ids."""
     by_uuid = {row.uuid: row for row in rows}
@@ -245,9 +279,13 @@ def _reread(rows: list[Incident]) -> list[Incident]:
     return sorted(kept, key=lambda row: row.pk)
 
 
+def _created_text(incident: Incident) -> str:
+    return f"Incident opened from {incident.source}: {incident.title}"
+
+
 def _created_entry(incident: Incident, actor, now: datetime) -> TimelineEntry:
-    text = f"Incident opened from {incident.source}: {incident.title}"
-    return TimelineEntry(incident=incident, kind=TimelineKind.CREATED, actor=actor_name(actor), text=text, at=now)
+    kind, text = TimelineKind.CREATED, _created_text(incident)
+    return TimelineEntry(incident=incident, kind=kind, actor=actor_name(actor), text=text, at=now)
 
 
 def _after_commit_opened(opened: list[Incident]) -> None:
