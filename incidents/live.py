@@ -89,12 +89,13 @@ def broadcast_on_commit(incident_id: int, created: bool = False) -> None:
 def _open_batch(connection) -> _Batch:
     """The batch of the transaction in progress. Kept beside Django's list of commit callbacks, which a
     commit, a rollback or a savepoint rollback replaces by a new list: then the batch is rebuilt from the
-    updates still in it. (An update dropped by a savepoint rollback after the last call stays in the batch:
-    at worst an incident's current state is sent once more.)"""
+    updates still in it and not sent yet. (An update dropped by a savepoint rollback after the last call
+    stays in the batch: at worst an incident's current state is sent once more.)"""
     hooks = connection.run_on_commit
     kept = getattr(connection, "_live_batch", None)
-    if kept is None or kept[0] is not hooks:
-        kept = (hooks, _Batch([func for _, func, _ in hooks if isinstance(func, _Broadcast)]))
+    if kept is None or kept[0] is not hooks or kept[1].sent:
+        waiting = [func for _, func, _ in hooks if isinstance(func, _Broadcast) and not func.batch.sent]
+        kept = (hooks, _Batch(waiting))
         connection._live_batch = kept
     return kept[1]
 

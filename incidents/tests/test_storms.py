@@ -102,3 +102,74 @@ def test_a_new_wave_under_an_unresolved_storm_incident_pages_it_again(team, djan
     with at(T0 + timedelta(minutes=10, seconds=15), django_capture_on_commit_callbacks):
         assert oncall_services.do_release_held() == [storm.pk]
     assert pages() == 2
+
+
+# --- Mass openings (correlation's bulk path) ------------------------------------------------------
+
+
+def open_in_bulk(count, capture, first=0):
+    from incidents import services
+
+    specs = [
+        services.OpenSpec(source="events", service=f"svc-{n}", title=f"svc-{n}: boom", severity="high")
+        for n in range(first, first + count)
+    ]
+    with at(T0, capture):
+        return services.do_open_many(specs, actor="correlation")
+
+
+@pytest.fixture
+def tasks_run():
+    """The names of the Celery tasks run (inline here), in order."""
+    from celery.signals import task_prerun
+
+    names = []
+
+    def seen(sender, **kwargs):
+        names.append(sender.name)
+
+    task_prerun.connect(seen, weak=False)
+    yield names
+    task_prerun.disconnect(seen)
+
+
+def test_a_mass_opening_pages_once_with_one_paging_task_per_batch(
+    team, settings, monkeypatch, tasks_run, django_capture_on_commit_callbacks
+):
+    from incidents import services
+
+    monkeypatch.setattr(services, "BULK_CHUNK", 8)
+    opened = open_in_bulk(20, django_capture_on_commit_callbacks)
+    storm = Incident.objects.get(service="alert-storm")
+    assert pages() == 1 and storm.notifications.count() == 1
+    assert tasks_run.count("oncall.start_escalations") == 3  # 20 incidents in batches of 8
+    assert tasks_run.count("remediation.analyze_incidents") == 3
+    assert tasks_run.count("oncall.start_escalation") == 1  # the storm's major incident, opened on its own
+    children = Incident.objects.filter(parent=storm)
+    assert children.count() == 20 and set(children.values_list("paging_held", flat=True)) == {True}
+    for child in opened:
+        assert (
+            texts(child).count(f"Nobody was paged: part of alert storm #{storm.pk}, which is paged for the group.") == 1
+        )
+        assert child.timeline.filter(kind="analysis").count() == 1
+
+
+def test_a_second_delivery_of_a_paging_batch_holds_nobody_twice(team, django_capture_on_commit_callbacks):
+    from oncall import services as oncall_services
+
+    opened = open_in_bulk(12, django_capture_on_commit_callbacks)
+    with at(T0, django_capture_on_commit_callbacks):
+        oncall_services.do_start_escalations([incident.pk for incident in opened])
+    held = [text for incident in opened for text in texts(incident) if text.startswith("Nobody was paged")]
+    assert len(held) == 12 and pages() == 1
+
+
+def test_a_mass_opening_below_the_storm_threshold_pages_each_incident(
+    team, tasks_run, django_capture_on_commit_callbacks
+):
+    opened = open_in_bulk(5, django_capture_on_commit_callbacks)
+    assert not Incident.objects.filter(service="alert-storm").exists()
+    assert pages() == 5 and tasks_run.count("oncall.start_escalations") == 1
+    assert {incident.escalation.team_id for incident in Incident.objects.filter(pk__in=[i.pk for i in opened])} == {
+        team.pk
+    }
