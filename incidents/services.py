@@ -165,6 +165,7 @@ class OpenSpec:
     source_key: str = ""
     description: str = ""
     first_seen_at: datetime | None = None
+    event_count: int = 0  # the events the caller links to it in the same transaction
 
 
 # Rows per INSERT / IN list: well under SQLite's and psycopg's parameter limits.
@@ -224,13 +225,13 @@ def _new_incident(spec: OpenSpec, now: datetime, flags: dict) -> Incident:
     return Incident(
         source=spec.source, service=spec.service, component=spec.component, host=spec.host,
         source_key=spec.source_key, title=spec.title[:500], severity=spec.severity, description=spec.description,
-        detected_at=now, first_seen_at=spec.first_seen_at or now, **flags,
+        detected_at=now, first_seen_at=spec.first_seen_at or now, event_count=spec.event_count, **flags,
     )  # fmt: skip
 
 
 # What differs between the incidents of one bulk opening; every other column is a new incident's default.
 _VARYING = ("uuid", "source", "service", "component", "host", "source_key", "title", "severity", "description",
-            "first_seen_at", "in_maintenance", "silenced")  # fmt: skip
+            "first_seen_at", "event_count", "in_maintenance", "silenced")  # fmt: skip
 
 
 def _insert_incidents(rows: list[Incident], now: datetime) -> list[Incident]:
