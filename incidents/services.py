@@ -206,16 +206,13 @@ def _open_flags(spec: OpenSpec, now: datetime) -> dict:
 
 
 def _after_open_many(opened: list[Incident], now: datetime) -> None:
-    """`do_after_open` for a batch: flags noted per incident, the storm joined once for the whole batch."""
+    """`do_after_open` for a batch: flags noted per incident, the storm joined by the whole batch at once."""
     if not opened:
         return
     for incident in opened:
         if incident.in_maintenance or incident.silenced:
             _note_flags(incident, {"in_maintenance": incident.in_maintenance, "silenced": incident.silenced}, now)
-    _join_storm(opened[0], now)
-    parents = dict(Incident.objects.filter(pk__in=[i.pk for i in opened]).values_list("pk", "parent_id"))
-    for incident in opened:
-        incident.parent_id = parents.get(incident.pk)
+    _join_storm(opened, now)
 
 
 def _new_incident(spec: OpenSpec, now: datetime, flags: dict) -> Incident:
@@ -312,7 +309,7 @@ def do_after_open(incident: Incident, flags: dict, now: datetime) -> None:
     `noise.flags_on_open`, stored on the row at creation), and the incident may join an alert storm, which
     paging must see."""
     _note_flags(incident, flags, now)
-    _join_storm(incident, now)
+    _join_storm([incident], now)
 
 
 def _note_flags(incident: Incident, flags: dict, now: datetime) -> None:
@@ -707,10 +704,12 @@ def _storm_parent() -> Incident | None:
     ).first()  # fmt: skip
 
 
-def _join_storm(incident: Incident, now: datetime) -> None:
+def _join_storm(opened: list[Incident], now: datetime) -> None:
     """More than STORM_THRESHOLD incidents opened within STORM_WINDOW_SECONDS: they hang under one major
-    incident, paged once for the group. A storm lasts while incidents keep joining within the window."""
-    if is_storm_parent(incident):
+    incident, paged once for the group. A storm lasts while incidents keep joining within the window.
+    `opened`: the incident just opened, or a bulk opening's whole batch (all join a raging storm)."""
+    opened = [incident for incident in opened if not is_storm_parent(incident)]
+    if not opened:
         return
     since = now - timedelta(seconds=settings.STORM_WINDOW_SECONDS)
     parent = _storm_parent()
@@ -734,9 +733,10 @@ def _join_storm(incident: Incident, now: datetime) -> None:
             record(parent, TimelineKind.UPDATE, SYSTEM, "A new wave of incidents joined this storm.", at=now)
     else:
         assert parent is not None  # raging needs a parent
-        joining = Incident.objects.filter(pk=incident.pk, parent__isnull=True)
+        joining = Incident.objects.filter(pk__in=[incident.pk for incident in opened], parent__isnull=True)
     _attach(parent, list(joining.values_list("pk", flat=True)), now)
-    incident.parent_id = parent.pk
+    for incident in opened:
+        incident.parent_id = parent.pk
 
 
 def _attach(parent: Incident, ids: list[int], now: datetime) -> None:

@@ -107,14 +107,14 @@ def test_a_new_wave_under_an_unresolved_storm_incident_pages_it_again(team, djan
 # --- Mass openings (correlation's bulk path) ------------------------------------------------------
 
 
-def open_in_bulk(count, capture, first=0):
+def open_in_bulk(count, capture, first=0, when=T0):
     from incidents import services
 
     specs = [
         services.OpenSpec(source="events", service=f"svc-{n}", title=f"svc-{n}: boom", severity="high")
         for n in range(first, first + count)
     ]
-    with at(T0, capture):
+    with at(when, capture):
         return services.do_open_many(specs, actor="correlation")
 
 
@@ -173,3 +173,12 @@ def test_a_mass_opening_below_the_storm_threshold_pages_each_incident(
     assert {incident.escalation.team_id for incident in Incident.objects.filter(pk__in=[i.pk for i in opened])} == {
         team.pk
     }
+
+
+def test_a_whole_batch_opened_while_a_storm_rages_joins_it_unpaged(team, django_capture_on_commit_callbacks):
+    open_many(11, T0, django_capture_on_commit_callbacks)
+    late = open_in_bulk(5, django_capture_on_commit_callbacks, first=12, when=T0 + timedelta(seconds=30))
+    storm = Incident.objects.get(service="alert-storm")
+    assert set(Incident.objects.filter(pk__in=[i.pk for i in late]).values_list("parent_id", flat=True)) == {storm.pk}
+    assert Incident.objects.get(pk=storm.pk).title == "Alert storm: 16 incidents"
+    assert pages() == 1
