@@ -12,11 +12,11 @@ A pass, whatever the number of services:
    grace), at most CORRELATION_LOOKBACK_SECONDS back: the cost follows the recent error rate, never the
    table's history, and a pass that runs late (a stalled worker, a database outage) still sees the
    bursts that crossed the threshold meanwhile, because the window is tested on the events' timestamps;
-3. one grouped statement finds the services that crossed the threshold, the exact sliding-window test
-   runs on their timestamps (read per chunk of services), and their incidents open in bulk
-   (`services.do_open_many`);
-4. per chunk of unresolved events-incidents, an index probe per incident finds its service's new
-   unlinked errors, they are linked by id, and `event_count` grows by what was linked.
+3. one grouped statement counts those events per service; for the services that crossed the threshold
+   the exact sliding-window test runs on their timestamps (read per chunk of services), and their
+   incidents open in bulk (`services.do_open_many`) with the events just read linked by id;
+4. per chunk of the other unresolved events-incidents whose service has such events, an index probe
+   per incident finds them, they are linked by id, and `event_count` grows by what was linked.
 No statement joins the events table as a scanned relation, so no plan turns quadratic on stale
 statistics (the incident behind this design: a join planned on statistics taken while the tables were
 empty ran for 22 minutes). Work per statement is bounded by chunks of BULK_CHUNK.
@@ -31,7 +31,7 @@ import time
 import uuid
 import zlib
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -119,20 +119,21 @@ def _write_mark(now: datetime) -> None:
 # --- Finding bursts -----------------------------------------------------------------------------
 
 
-def find_bursts(since: datetime, threshold: int, window: timedelta) -> list[Burst]:
+def erring_services(since: datetime) -> dict[str, int]:
+    """Service → how many unlinked error events since `since` (one aggregate: its cost follows the recent
+    error rate). Only these services can open or gain anything in this pass."""
+    recent = _unlinked_errors().filter(timestamp__gte=since).order_by()
+    return dict(recent.values("service").annotate(n=Count("id")).values_list("service", "n"))
+
+
+def find_bursts(since: datetime, threshold: int, window: timedelta, erring: dict[str, int]) -> list[Burst]:
     """Services without an unresolved events-incident whose unlinked errors since `since` hold a burst:
     `threshold` of them within `window`, measured on their timestamps (the first such window wins).
 
     Separate statements with no join between them, so no plan can turn quadratic whatever the planner's
-    statistics say: one aggregate, then the crossing services' points by chunks of services."""
+    statistics say: the aggregate (`erring`), then the crossing services' points by chunks of services."""
     recent = _unlinked_errors().filter(timestamp__gte=since)
-    crossing = list(
-        recent.order_by()
-        .values("service")
-        .annotate(n=Count("id"))
-        .filter(n__gte=threshold)
-        .values_list("service", flat=True)
-    )
+    crossing = [service for service, n in erring.items() if n >= threshold]
     bursts: list[Burst] = []
     for chunk in _chunks(sorted(_without_open_incident(crossing))):
         rows = recent.filter(service__in=chunk).order_by("service", "timestamp", "id")
@@ -257,13 +258,18 @@ RETURNING incidents_event.incident_id
 """  # noqa: S608
 
 
-def attach_events(since: datetime, window: timedelta, skip: frozenset[int] = frozenset()) -> tuple[int, list[int]]:
+def attach_events(
+    since: datetime, window: timedelta, erring: Collection[str], skip: Collection[int] = ()
+) -> tuple[int, list[int]]:
     """Link unlinked error events (timestamps since `since`) to their service's unresolved
     events-incident: those from one window before its first burst event on (late stragglers of the
-    burst included, last week's errors not). `skip`: incidents this pass opened with their events.
-    Returns (events linked, incident ids that gained events)."""
+    burst included, last week's errors not). Only the incidents of `erring` services are probed (after
+    a mass outage, thousands stay unresolved with nothing new); `skip`: incidents this pass opened with
+    their events. Returns (events linked, incident ids that gained events)."""
     targets = Incident.objects.filter(source=Source.EVENTS, status__in=UNRESOLVED).order_by()
-    rows = [row for row in targets.values_list("id", "service", "first_seen_at") if row[0] not in skip]
+    rows = [
+        row for row in targets.values_list("id", "service", "first_seen_at") if row[1] in erring and row[0] not in skip
+    ]
     gained: Counter[int] = Counter()
     for chunk in _chunks(rows):
         gained.update(_link_chunk(chunk, since, window))
@@ -378,11 +384,12 @@ def _run_pass(now: datetime) -> PassResult:
     window = timedelta(seconds=settings.CORRELATION_WINDOW_SECONDS)
     since = scan_start(now, window)
     result = PassResult()
-    bursts = find_bursts(since, threshold, window)
+    erring = erring_services(since)
+    bursts = find_bursts(since, threshold, window, erring)
     linked = 0
     if bursts:
         result.opened, linked = open_bursts(bursts, window, now)
-    result.attached, result.updated = attach_events(since, window, skip=frozenset(result.opened))
+    result.attached, result.updated = attach_events(since, window, erring, skip=frozenset(result.opened))
     result.attached += linked
     return result
 

@@ -98,6 +98,20 @@ def test_stragglers_of_a_late_burst_attach_to_its_incident():
     assert Incident.objects.get(service="straggly").event_count == 8
 
 
+def test_after_a_mass_outage_a_pass_probes_only_the_incidents_whose_service_erred_again(
+    django_assert_max_num_queries, monkeypatch
+):
+    monkeypatch.setattr(services, "BULK_CHUNK", 10)
+    store(*(errors(f"outage-{i}") for i in range(60)))
+    assert len(correlate().opened) == 60
+    store(errors("outage-7", n=2, start=timezone.now() - timedelta(seconds=30)))
+    # Six chunks of incidents would each cost a probe (and a link): only outage-7's is looked at.
+    with django_assert_max_num_queries(9):
+        result = correlate()
+    assert result.attached == 2 and result.updated == [Incident.objects.get(service="outage-7").pk]
+    assert Incident.objects.get(service="outage-7").event_count == 7
+
+
 # --- One pass at a time, with a time bound ------------------------------------------------------
 
 
