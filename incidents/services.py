@@ -170,6 +170,13 @@ class OpenSpec:
 
 # Rows per INSERT / IN list: well under SQLite's and psycopg's parameter limits.
 BULK_CHUNK = 500
+# Rows per set-based INSERT (PostgreSQL): each statement stays well inside the correlation pass's
+# statement_timeout however large the outage, or a timed-out pass would be retried forever.
+BULK_INSERT = 2000
+
+
+def _parts(items: list, size: int) -> list[list]:
+    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 def do_open_many(specs: list[OpenSpec], *, actor, now: datetime | None = None) -> list[Incident]:
@@ -240,12 +247,13 @@ def _insert_incidents(rows: list[Incident], now: datetime) -> list[Incident]:
         Incident.objects.bulk_create(rows, batch_size=BULK_CHUNK, ignore_conflicts=True)
         return _reread(rows)
     rows = sorted(rows, key=lambda r: (r.source, r.service, r.component, r.host, r.source_key))
-    columns = {name: [getattr(row, name) for row in rows] for name in _VARYING}
-    ids = dict(
-        bulk.insert_many(
+    ids: dict[uuid.UUID, int] = {}
+    for part in _parts(rows, BULK_INSERT):
+        columns = {name: [getattr(row, name) for row in part] for name in _VARYING}
+        returned = bulk.insert_many(
             Incident, columns, constants={"detected_at": now}, ignore_conflicts=True, returning=("uuid", "id")
         )
-    )
+        ids.update(returned)
     kept = [row for row in rows if row.uuid in ids]
     for row in kept:
         row.pk, row.detected_at = ids[row.uuid], now
@@ -258,9 +266,10 @@ def _insert_created_entries(opened: list[Incident], actor, now: datetime) -> Non
         entries = [_created_entry(incident, actor, now) for incident in opened]
         TimelineEntry.objects.bulk_create(entries, batch_size=BULK_CHUNK)
         return
-    columns = {"incident_id": [i.pk for i in opened], "text": [_created_text(i) for i in opened]}
     constants = {"kind": TimelineKind.CREATED, "actor": actor_name(actor), "at": now}
-    bulk.insert_many(TimelineEntry, columns, constants=constants)
+    for part in _parts(opened, BULK_INSERT):
+        columns = {"incident_id": [i.pk for i in part], "text": [_created_text(i) for i in part]}
+        bulk.insert_many(TimelineEntry, columns, constants=constants)
 
 
 def _reread(rows: list[Incident]) -> list[Incident]:
@@ -727,22 +736,26 @@ def _join_storm(opened: list[Incident], now: datetime) -> None:
             description=f"More than {settings.STORM_THRESHOLD} incidents opened within "
             f"{settings.STORM_WINDOW_SECONDS} s; they are grouped here and paged once.",
         )  # fmt: skip
-        joining = recent.filter(status__in=UNRESOLVED, parent__isnull=True).exclude(pk=parent.pk)
+        joining = list(
+            recent.filter(status__in=UNRESOLVED, parent__isnull=True).exclude(pk=parent.pk).values_list("pk", flat=True)
+        )
         if parent.detected_at < since:  # an old storm incident nobody resolved: this new wave pages again
             Incident.objects.filter(pk=parent.pk).update(paging_held=True)
             record(parent, TimelineKind.UPDATE, SYSTEM, "A new wave of incidents joined this storm.", at=now)
     else:
         assert parent is not None  # raging needs a parent
-        joining = Incident.objects.filter(pk__in=[incident.pk for incident in opened], parent__isnull=True)
-    _attach(parent, list(joining.values_list("pk", flat=True)), now)
+        joining = [incident.pk for incident in opened]
+    _attach(parent, joining, now)
     for incident in opened:
         incident.parent_id = parent.pk
 
 
 def _attach(parent: Incident, ids: list[int], now: datetime) -> None:
+    """Hang these incidents (those without a parent) under the storm's major incident."""
     if not ids:
         return
-    Incident.objects.filter(pk__in=ids, parent__isnull=True).update(parent=parent, updated_at=now)
+    for part in _parts(ids, BULK_CHUNK):
+        Incident.objects.filter(pk__in=part, parent__isnull=True).update(parent=parent, updated_at=now)
     total = parent.children.count()
     Incident.objects.filter(pk=parent.pk).update(title=f"Alert storm: {total} incidents", updated_at=now)
     record(parent, TimelineKind.UPDATE, SYSTEM, f"{len(ids)} incident(s) joined the storm ({total} in all).",

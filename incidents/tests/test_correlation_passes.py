@@ -174,6 +174,17 @@ def test_a_bulk_open_skips_what_already_has_an_unresolved_incident():
     assert created.count() == 3 and set(created.values_list("actor", flat=True)) == {"correlation"}
 
 
+def test_a_bulk_open_in_several_statements_returns_each_incident_with_its_own_id(monkeypatch):
+    monkeypatch.setattr(services, "BULK_INSERT", 7)
+    services.get_or_open_incident(source="events", service="part-3", title="first", severity="high")
+    specs = [services.OpenSpec(source="events", service=f"part-{i}", title=f"t{i}", severity="low") for i in range(20)]
+    opened = services.do_open_many(specs, actor="correlation", now=timezone.now())
+    assert len(opened) == 19 and "part-3" not in {i.service for i in opened}
+    stored = dict(Incident.objects.filter(pk__in=[i.pk for i in opened]).values_list("pk", "title"))
+    assert stored == {i.pk: f"t{i.service.split('-')[1]}" for i in opened}
+    assert TimelineEntry.objects.filter(kind="created", incident__in=opened).count() == 19
+
+
 def test_a_bulk_open_refuses_an_unknown_severity_and_stores_nothing():
     good = services.OpenSpec(source="events", service="a", title="t", severity="high")
     bad = services.OpenSpec(source="events", service="b", title="t", severity="urgent")
