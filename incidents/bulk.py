@@ -25,11 +25,15 @@ def insert_many(
     a unique constraint, partial ones included, is skipped). Returns the `returning` columns of the rows
     that went in."""
     template = model(**(constants or {}))
-    names, exprs, params, arrays = [], [], [], []
+    names: list[str] = []
+    exprs: list[str] = []
+    params: list = []
+    arrays: list[tuple[str, list]] = []
     ops = connection.ops
     for field in model._meta.concrete_fields:
         if field.primary_key and field.attname not in columns:
             continue
+        assert field.column is not None  # a concrete field has its column
         names.append(ops.quote_name(field.column))
         if field.attname in columns:
             exprs.append(f"v.c{len(arrays)}")
