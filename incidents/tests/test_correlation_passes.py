@@ -246,6 +246,41 @@ def test_a_bulk_opening_sends_one_live_created_message_per_incident():
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
+def test_concurrent_passes_over_a_storm_open_and_link_everything_exactly_once():
+    from opsassist.celery import app
+
+    app.conf.task_always_eager = False  # follow-ups queued on the broker, as in production
+    store(*(errors(f"crowd-{i}") for i in range(300)))
+    barrier, results, failures = threading.Barrier(3), [], []
+
+    def run():
+        try:
+            barrier.wait()
+            for _ in range(3):
+                results.append(correlate())
+        except Exception as exc:  # collected and asserted on below
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        app.conf.task_always_eager = True
+    assert failures == []
+    assert sum(len(result.opened) for result in results) == 300
+    per_service = Incident.objects.filter(source="events").values_list("service", "event_count", "status")
+    assert sorted(per_service) == sorted((f"crowd-{i}", 5, "open") for i in range(300))
+    assert Event.objects.filter(incident__isnull=True).count() == 0
+    assert TimelineEntry.objects.filter(kind="created").count() == Incident.objects.count()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
 def test_racing_bulk_opens_open_each_incident_once(settings):
     settings.STORM_THRESHOLD = 1000  # 50 at once would be an alert storm: its major incident is not counted here
     specs = [services.OpenSpec(source="events", service=f"race-{i}", title="t", severity="high") for i in range(50)]
