@@ -182,11 +182,11 @@ def _parts(items: list, size: int) -> list[list]:
 def do_open_many(specs: list[OpenSpec], *, actor, now: datetime | None = None) -> list[Incident]:
     """Bulk `get_or_open_incident`: open an incident for every spec whose failing thing has none unresolved.
 
-    One INSERT ... ON CONFLICT DO NOTHING (on PostgreSQL one statement for all, elsewhere one per chunk):
+    One INSERT ... ON CONFLICT DO NOTHING per BULK_INSERT rows on PostgreSQL (per BULK_CHUNK elsewhere):
     the partial unique constraint `incidents_incident_one_unresolved` stays the guarantee, so a spec whose
     thing already has (or concurrently gets) an unresolved incident is skipped, never duplicated. Then
-    their timeline entries in one statement, and after commit their live updates (one query per chunk)
-    and one `incidents_opened` per chunk.
+    their timeline entries the same way, and after commit their live updates (one query per chunk) and
+    one `incidents_opened` per chunk.
     Returns only the incidents this call opened.
     """
     if not specs:
@@ -241,8 +241,8 @@ _VARYING = ("uuid", "source", "service", "component", "host", "source_key", "tit
 def _insert_incidents(rows: list[Incident], now: datetime) -> list[Incident]:
     """The rows that went in (the others' failing things have an unresolved incident), with their ids.
 
-    PostgreSQL: one statement, rows in the order of the constraint's key, so two concurrent openings of
-    overlapping sets wait for each other in one order, never in a cycle."""
+    PostgreSQL: set-based statements, rows in the order of the constraint's key, so two concurrent
+    openings of overlapping sets wait for each other in one order, never in a cycle."""
     if connection.vendor != "postgresql":
         Incident.objects.bulk_create(rows, batch_size=BULK_CHUNK, ignore_conflicts=True)
         return _reread(rows)
@@ -302,8 +302,7 @@ def _after_commit_opened(opened: list[Incident]) -> None:
         live.broadcast_on_commit(incident.pk, created=True)
 
     def send_signals():
-        for start in range(0, len(opened), BULK_CHUNK):
-            chunk = opened[start : start + BULK_CHUNK]
+        for chunk in _parts(opened, BULK_CHUNK):
             for receiver, result in incidents_opened.send_robust(sender=Incident, incidents=chunk):
                 if isinstance(result, Exception):
                     log.error("incident signal receiver %s failed: %r", receiver, result)
@@ -585,8 +584,7 @@ def do_hold_storm_children(incident_ids: list[int], *, actor) -> set[int]:
     checking), once per hold; one UPDATE, one INSERT of timeline entries and one live batch per chunk.
     Returns the ids of every storm child among them (held now or already, or no longer open)."""
     children: set[int] = set()
-    for start in range(0, len(incident_ids), BULK_CHUNK):
-        chunk = incident_ids[start : start + BULK_CHUNK]
+    for chunk in _parts(incident_ids, BULK_CHUNK):
         parents = dict(Incident.objects.filter(pk__in=chunk, parent__isnull=False).values_list("pk", "parent_id"))
         children.update(parents)
         with transaction.atomic():
