@@ -192,34 +192,30 @@ def do_open_many(specs: list[OpenSpec], *, actor, now: datetime | None = None) -
     if not specs:
         return []
     now = now or timezone.now()
-    # Maintenance and silences are looked up per spec only while one is active (rarely, and never per query
-    # otherwise: a mass outage must open fast).
-    quiet = noise.anything_active(now)
-    rows = [_new_incident(spec, now, _open_flags(spec, now) if quiet else _NO_FLAGS) for spec in specs]
+    # The active maintenance windows and silences are read once, not per incident: a mass outage opens fast.
+    quiet = noise.ActiveNoise(now)
+    rows = [_new_incident(spec, now, _open_flags(quiet, spec)) for spec in specs]
     with transaction.atomic():
-        opened = _insert_incidents(rows, now)
+        storm, adopted = _storm_for_batch(len(rows), now)
+        opened = _insert_incidents(rows, now, parent=storm)
         _insert_created_entries(opened, actor, now)
         StatusCount.objects.add_many([(incident.status, incident.severity) for incident in opened])
         _after_open_many(opened, now)
+        if storm is not None:
+            _announce_joined(storm, adopted + [incident.pk for incident in opened], now)
     _after_commit_opened(opened)
     return opened
 
 
-_NO_FLAGS = {"in_maintenance": False, "silenced": False}
-
-
-def _open_flags(spec: OpenSpec, now: datetime) -> dict:
-    return noise.flags_on_open(service=spec.service, source=spec.source, severity=spec.severity, labels={}, now=now)
+def _open_flags(quiet: noise.ActiveNoise, spec: OpenSpec) -> dict:
+    return quiet.flags(service=spec.service, source=spec.source, severity=spec.severity, labels={})
 
 
 def _after_open_many(opened: list[Incident], now: datetime) -> None:
-    """`do_after_open` for a batch: flags noted per incident, the storm joined by the whole batch at once."""
-    if not opened:
-        return
+    """`do_after_open` for a batch: flags noted per incident (the storm was joined at the INSERT)."""
     for incident in opened:
         if incident.in_maintenance or incident.silenced:
             _note_flags(incident, {"in_maintenance": incident.in_maintenance, "silenced": incident.silenced}, now)
-    _join_storm(opened, now)
 
 
 def _new_incident(spec: OpenSpec, now: datetime, flags: dict) -> Incident:
@@ -238,11 +234,14 @@ _VARYING = ("uuid", "source", "service", "component", "host", "source_key", "tit
             "first_seen_at", "event_count", "in_maintenance", "silenced")  # fmt: skip
 
 
-def _insert_incidents(rows: list[Incident], now: datetime) -> list[Incident]:
-    """The rows that went in (the others' failing things have an unresolved incident), with their ids.
+def _insert_incidents(rows: list[Incident], now: datetime, parent: Incident | None) -> list[Incident]:
+    """The rows that went in (the others' failing things have an unresolved incident), with their ids,
+    under the storm's major incident `parent` if there is one (set here: not rewritten afterwards).
 
     PostgreSQL: set-based statements, rows in the order of the constraint's key, so two concurrent
     openings of overlapping sets wait for each other in one order, never in a cycle."""
+    for row in rows:
+        row.parent_id = parent.pk if parent is not None else None
     if connection.vendor != "postgresql":
         Incident.objects.bulk_create(rows, batch_size=BULK_CHUNK, ignore_conflicts=True)
         return _reread(rows)
@@ -250,8 +249,9 @@ def _insert_incidents(rows: list[Incident], now: datetime) -> list[Incident]:
     ids: dict[uuid.UUID, int] = {}
     for part in _parts(rows, BULK_INSERT):
         columns = {name: [getattr(row, name) for row in part] for name in _VARYING}
+        constants = {"detected_at": now, "parent_id": parent.pk if parent is not None else None}
         returned = bulk.insert_many(
-            Incident, columns, constants={"detected_at": now}, ignore_conflicts=True, returning=("uuid", "id")
+            Incident, columns, constants=constants, ignore_conflicts=True, returning=("uuid", "id")
         )
         ids.update(returned)
     kept = [row for row in rows if row.uuid in ids]
@@ -718,42 +718,55 @@ def _join_storm(opened: list[Incident], now: datetime) -> None:
     opened = [incident for incident in opened if not is_storm_parent(incident)]
     if not opened:
         return
-    since = now - timedelta(seconds=settings.STORM_WINDOW_SECONDS)
-    parent = _storm_parent()
-    raging = parent is not None and (
-        parent.detected_at >= since or parent.children.filter(detected_at__gte=since).exists()
-    )
-    if not raging:
-        recent = Incident.objects.filter(detected_at__gte=since).exclude(source=Source.MANUAL, source_key=STORM_KEY)
-        count = recent.count()
-        if count <= settings.STORM_THRESHOLD:
-            return
-        parent, _ = get_or_open_incident(
-            source=Source.MANUAL, service=settings.STORM_SERVICE, source_key=STORM_KEY, severity=Severity.CRITICAL,
-            title=f"Alert storm: {count} incidents", actor=SYSTEM, now=now,
-            description=f"More than {settings.STORM_THRESHOLD} incidents opened within "
-            f"{settings.STORM_WINDOW_SECONDS} s; they are grouped here and paged once.",
-        )  # fmt: skip
-        joining = list(
-            recent.filter(status__in=UNRESOLVED, parent__isnull=True).exclude(pk=parent.pk).values_list("pk", flat=True)
-        )
-        if parent.detected_at < since:  # an old storm incident nobody resolved: this new wave pages again
-            Incident.objects.filter(pk=parent.pk).update(paging_held=True)
-            record(parent, TimelineKind.UPDATE, SYSTEM, "A new wave of incidents joined this storm.", at=now)
-    else:
-        assert parent is not None  # raging needs a parent
-        joining = [incident.pk for incident in opened]
-    _attach(parent, joining, now)
+    parent, adopted = _storm_for_batch(0, now)
+    if parent is None:
+        return
+    joining = [incident.pk for incident in opened if incident.pk not in adopted]
+    _adopt(parent, joining, now)
+    _announce_joined(parent, adopted + joining, now)
     for incident in opened:
         incident.parent_id = parent.pk
 
 
-def _attach(parent: Incident, ids: list[int], now: datetime) -> None:
+def _storm_for_batch(coming: int, now: datetime) -> tuple[Incident | None, list[int]]:
+    """The storm that incidents opened now join: the raging one, or a new one when more than
+    STORM_THRESHOLD opened within the window, counting `coming` about to open (a bulk opening decides
+    before its INSERT, so its rows go in with their parent; should some of them turn out to have an
+    unresolved incident already, the storm may group a few fewer than the threshold). Returns (the storm's
+    major incident or None, the ids of the earlier incidents it adopted, to announce with the others)."""
+    since = now - timedelta(seconds=settings.STORM_WINDOW_SECONDS)
+    parent = _storm_parent()
+    if parent is not None and (parent.detected_at >= since or parent.children.filter(detected_at__gte=since).exists()):
+        return parent, []
+    recent = Incident.objects.filter(detected_at__gte=since).exclude(source=Source.MANUAL, source_key=STORM_KEY)
+    count = recent.count() + coming
+    if count <= settings.STORM_THRESHOLD:
+        return None, []
+    parent, _ = get_or_open_incident(
+        source=Source.MANUAL, service=settings.STORM_SERVICE, source_key=STORM_KEY, severity=Severity.CRITICAL,
+        title=f"Alert storm: {count} incidents", actor=SYSTEM, now=now,
+        description=f"More than {settings.STORM_THRESHOLD} incidents opened within "
+        f"{settings.STORM_WINDOW_SECONDS} s; they are grouped here and paged once.",
+    )  # fmt: skip
+    if parent.detected_at < since:  # an old storm incident nobody resolved: this new wave pages again
+        Incident.objects.filter(pk=parent.pk).update(paging_held=True)
+        record(parent, TimelineKind.UPDATE, SYSTEM, "A new wave of incidents joined this storm.", at=now)
+    orphans = recent.filter(status__in=UNRESOLVED, parent__isnull=True).exclude(pk=parent.pk)
+    adopted = list(orphans.values_list("pk", flat=True))
+    _adopt(parent, adopted, now)
+    return parent, adopted
+
+
+def _adopt(parent: Incident, ids: list[int], now: datetime) -> None:
     """Hang these incidents (those without a parent) under the storm's major incident."""
-    if not ids:
-        return
     for part in _parts(ids, BULK_CHUNK):
         Incident.objects.filter(pk__in=part, parent__isnull=True).update(parent=parent, updated_at=now)
+
+
+def _announce_joined(parent: Incident, ids: list[int], now: datetime) -> None:
+    """The storm's title counts its children; its timeline and live pages hear who joined."""
+    if not ids:
+        return
     total = parent.children.count()
     Incident.objects.filter(pk=parent.pk).update(title=f"Alert storm: {total} incidents", updated_at=now)
     record(parent, TimelineKind.UPDATE, SYSTEM, f"{len(ids)} incident(s) joined the storm ({total} in all).",

@@ -185,6 +185,25 @@ def test_a_bulk_open_in_several_statements_returns_each_incident_with_its_own_id
     assert TimelineEntry.objects.filter(kind="created", incident__in=opened).count() == 19
 
 
+def test_a_bulk_opening_during_maintenance_and_silences_reads_them_once(django_assert_max_num_queries):
+    from incidents import noise
+
+    now = timezone.now()
+    start, end = now - timedelta(minutes=1), now + timedelta(hours=1)
+    noise.do_create_window(starts_at=start, ends_at=end, services=["m-1"], comment="", actor="ann", now=now)
+    noise.do_create_silence(matchers={"service": "=~m-[23]"}, ends_at=end, comment="", actor="ann", now=now)
+    specs = [services.OpenSpec(source="events", service=f"m-{i}", title="t", severity="high") for i in range(60)]
+    with django_assert_max_num_queries(40):  # not two per incident
+        opened = services.do_open_many(specs, actor="correlation", now=now)
+    flagged = Incident.objects.filter(pk__in=[i.pk for i in opened]).exclude(in_maintenance=False, silenced=False)
+    assert sorted(flagged.values_list("service", "in_maintenance", "silenced")) == [
+        ("m-1", True, False),
+        ("m-2", False, True),
+        ("m-3", False, True),
+    ]
+    assert TimelineEntry.objects.filter(text__startswith="Opened during maintenance").count() == 1
+
+
 def test_a_bulk_open_refuses_an_unknown_severity_and_stores_nothing():
     good = services.OpenSpec(source="events", service="a", title="t", severity="high")
     bad = services.OpenSpec(source="events", service="b", title="t", severity="urgent")

@@ -182,3 +182,17 @@ def test_a_whole_batch_opened_while_a_storm_rages_joins_it_unpaged(team, django_
     assert set(Incident.objects.filter(pk__in=[i.pk for i in late]).values_list("parent_id", flat=True)) == {storm.pk}
     assert Incident.objects.get(pk=storm.pk).title == "Alert storm: 16 incidents"
     assert pages() == 1
+
+
+def test_a_batch_that_makes_a_storm_opens_under_it_with_the_incidents_before_it(
+    team, django_capture_on_commit_callbacks
+):
+    early = open_many(3, T0, django_capture_on_commit_callbacks)
+    batch = open_in_bulk(10, django_capture_on_commit_callbacks, first=5, when=T0 + timedelta(seconds=10))
+    storm = Incident.objects.get(service="alert-storm")
+    assert {i.parent_id for i in batch} == {storm.pk}  # as returned, and as stored:
+    children = set(Incident.objects.filter(parent=storm).values_list("pk", flat=True))
+    assert children == {i.pk for i in early + batch}
+    assert storm.title == "Alert storm: 13 incidents"
+    assert "13 incident(s) joined the storm (13 in all)." in texts(storm)
+    assert pages() == 3 + 1  # the early ones were paged before the storm began; then the storm, once
