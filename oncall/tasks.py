@@ -1,4 +1,5 @@
 from celery import shared_task
+from django.conf import settings
 
 from oncall import calendars, links, services
 from oncall.calendar_models import CalendarSource
@@ -12,8 +13,11 @@ def start_escalation(incident_id: int) -> None:
 
 @shared_task(name="oncall.start_escalations", ignore_result=True, acks_late=True)
 def start_escalations(incident_ids: list[int]) -> None:
-    """Incidents opened in bulk: `start_escalation` for each, storm children held together."""
-    services.do_start_escalations(incident_ids)
+    """Incidents opened in bulk: `start_escalation` for each, storm children held together. What is left
+    when half the task's time limit is spent goes on in a new task."""
+    left = services.do_start_escalations(incident_ids, seconds=settings.CELERY_TASK_SOFT_TIME_LIMIT / 2)
+    if left:
+        start_escalations.delay(left)
 
 
 @shared_task(name="oncall.escalate_due", ignore_result=True)

@@ -196,3 +196,13 @@ def test_a_batch_that_makes_a_storm_opens_under_it_with_the_incidents_before_it(
     assert storm.title == "Alert storm: 13 incidents"
     assert "13 incident(s) joined the storm (13 in all)." in texts(storm)
     assert pages() == 3 + 1  # the early ones were paged before the storm began; then the storm, once
+
+
+def test_a_batch_that_outlasts_its_time_budget_goes_on_in_new_tasks(
+    team, settings, tasks_run, django_capture_on_commit_callbacks
+):
+    settings.CELERY_TASK_SOFT_TIME_LIMIT = 0  # every batch task spends its budget on its first incident
+    opened = open_in_bulk(4, django_capture_on_commit_callbacks)
+    assert tasks_run.count("oncall.start_escalations") == 4 and pages() == 4
+    assert tasks_run.count("remediation.analyze_incidents") == 4
+    assert Incident.objects.filter(pk__in=[i.pk for i in opened], category="").count() == 0
