@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from incidents import correlation, services
+from incidents import correlation, rollup, services
 
 
 @shared_task(name="incidents.correlate_events", ignore_result=True)
@@ -14,3 +14,11 @@ def correlate_events() -> None:
 def resolve_stable_flapping() -> None:
     """Periodic (beat, every 15 s): flapping incidents healthy for FLAP_STABLE_SECONDS resolve."""
     services.do_resolve_stable()
+
+
+@shared_task(name="incidents.catch_up_rollup", ignore_result=True)
+def catch_up_rollup() -> None:
+    """Periodic (beat, every 10 s): fold pending incident changes into the analytics rollup, one bounded
+    batch at a time until none are left (incidents/rollup.py)."""
+    while rollup.catch_up():
+        pass
