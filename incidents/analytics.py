@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -139,7 +139,7 @@ def _breakdowns(queryset) -> dict:
         resolve_sum=Sum("resolve_seconds"), resolve_n=Count("resolve_seconds"),
     )  # fmt: skip
     out: dict = {"total": 0, "by_status": Counter(), "by_severity": Counter(), "by_category": Counter()}
-    sums = Counter()
+    sums: Counter[str] = Counter()
     for row in rows:
         out["total"] += row["n"]
         out["by_status"][row["status"]] += row["n"]
@@ -180,15 +180,18 @@ def _detected(since: datetime, until: datetime):
     return Incident.objects.filter(detected_at__gte=since, detected_at__lt=until)
 
 
-def _raw_inputs(window: Window, now: datetime, only: set[str] | None = None) -> tuple[Counter, Counter]:
+Inputs = tuple[dict[str, int], dict[str, float]]
+
+
+def _raw_inputs(window: Window, now: datetime, only: set[str] | None = None) -> Inputs:
     in_window = _detected(window.since, window.until)
     if only is not None:
         in_window = in_window.filter(service__in=sorted(only))
     downtime = downtime_by_service(window.since, window.until, now, only)
-    return Counter(_counts(in_window, "service")), Counter(downtime)
+    return _counts(in_window, "service"), {service: down for service, down in downtime.items() if down > 0}
 
 
-def reliability_inputs(window: Window, now: datetime) -> tuple[Counter, Counter]:
+def reliability_inputs(window: Window, now: datetime) -> Inputs:
     """({service: incidents detected in the window}, {service: merged downtime seconds}), exact: whole days
     from the rollup, the rest from the incidents."""
     rollup.catch_up()
@@ -197,7 +200,12 @@ def reliability_inputs(window: Window, now: datetime) -> tuple[Counter, Counter]
     if days is None or pending is None or ongoing is None or len(pending | ongoing) > rollup.RAW_SERVICES_LIMIT:
         return _raw_inputs(window, now)
     raw = pending | ongoing
-    counts, downtime = _raw_inputs(window, now, raw) if raw else (Counter(), Counter())
+    counts: dict[str, int] = defaultdict(int)
+    downtime: dict[str, float] = defaultdict(float)
+    if raw:
+        raw_counts, raw_downtime = _raw_inputs(window, now, raw)
+        counts.update(raw_counts)
+        downtime.update(raw_downtime)
     whole = ServiceDay.objects.filter(day__gte=days[0].date(), day__lt=days[1].date()).order_by()
     for service, n, down in whole.values_list("service").annotate(Sum("incidents"), Sum("downtime_seconds")):
         if service not in raw:
@@ -209,7 +217,7 @@ def reliability_inputs(window: Window, now: datetime) -> tuple[Counter, Counter]
                 counts[service] += 0 if service in raw else n
             for service, down in downtime_by_service(since, until, now).items():
                 downtime[service] += 0 if service in raw else down
-    return +counts, +downtime
+    return {k: v for k, v in counts.items() if v > 0}, {k: v for k, v in downtime.items() if v > 0}
 
 
 def _reliability_row(service: str, window: Window, failures: int, down: float) -> dict:
@@ -229,7 +237,7 @@ def service_reliability(
     window: Window,
     now: datetime,
     services: list[str] | None = None,
-    inputs: tuple[Counter, Counter] | None = None,
+    inputs: Inputs | None = None,
     limit: int | None = None,
 ) -> list[dict]:
     """Per service (those named, and every one with incidents or downtime in the window), worst first, the

@@ -36,8 +36,11 @@ class EventPagination(HeaderLimitOffsetPagination):
             self.count_kind = "exact"
             return capped
         estimate = None if queryset.query.where else table_estimate(queryset.model)
-        self.count_kind = "estimate" if estimate is not None and estimate > COUNT_CAP else "at-least"
-        return estimate if self.count_kind == "estimate" else COUNT_CAP + 1
+        if estimate is not None and estimate > COUNT_CAP:
+            self.count_kind = "estimate"
+            return estimate
+        self.count_kind = "at-least"
+        return COUNT_CAP + 1
 
     def paginate_queryset(self, queryset, request, view=None):
         self.request = request

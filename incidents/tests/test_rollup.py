@@ -114,7 +114,9 @@ def test_a_rollup_day_holds_merged_resolved_downtime_within_the_day():
     start = rollup.day_start(day)
     # [22:00 the day before, 01:00] and [00:30, 02:00] overlap: 2 h on this day; [23:00, 01:00 next day]: 1 h.
     IncidentFactory(detected_at=start - timedelta(hours=2), resolved_at=start + timedelta(hours=1), status="resolved")
-    IncidentFactory(detected_at=start + timedelta(minutes=30), resolved_at=start + timedelta(hours=2), status="resolved")
+    IncidentFactory(
+        detected_at=start + timedelta(minutes=30), resolved_at=start + timedelta(hours=2), status="resolved"
+    )
     IncidentFactory(detected_at=start + timedelta(hours=23), resolved_at=start + timedelta(hours=25), status="resolved")
     while rollup.catch_up():
         pass
