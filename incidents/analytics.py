@@ -183,7 +183,8 @@ def _detected(since: datetime, until: datetime):
 Inputs = tuple[dict[str, int], dict[str, float]]
 
 
-def _raw_inputs(window: Window, now: datetime, only: set[str] | None = None) -> Inputs:
+def raw_inputs(window: Window, now: datetime, only: set[str] | None = None) -> Inputs:
+    """What reliability_inputs gives, computed from the incidents alone (of the services in `only`)."""
     in_window = _detected(window.since, window.until)
     if only is not None:
         in_window = in_window.filter(service__in=sorted(only))
@@ -198,12 +199,12 @@ def reliability_inputs(window: Window, now: datetime) -> Inputs:
     days = window.whole_days()
     pending, ongoing = rollup.pending_services(), rollup.ongoing_services(window.until)
     if days is None or pending is None or ongoing is None or len(pending | ongoing) > rollup.RAW_SERVICES_LIMIT:
-        return _raw_inputs(window, now)
+        return raw_inputs(window, now)
     raw = pending | ongoing
     counts: dict[str, int] = defaultdict(int)
     downtime: dict[str, float] = defaultdict(float)
     if raw:
-        raw_counts, raw_downtime = _raw_inputs(window, now, raw)
+        raw_counts, raw_downtime = raw_inputs(window, now, raw)
         counts.update(raw_counts)
         downtime.update(raw_downtime)
     whole = ServiceDay.objects.filter(day__gte=days[0].date(), day__lt=days[1].date()).order_by()

@@ -42,7 +42,7 @@ def _windows(now):
 def _assert_exact(now):
     for window in _windows(now):
         counts, downtime = analytics.reliability_inputs(window, now)
-        raw_counts, raw_downtime = analytics._raw_inputs(window, now)
+        raw_counts, raw_downtime = analytics.raw_inputs(window, now)
         assert counts == raw_counts, window
         assert set(downtime) == set(raw_downtime), window
         for service, seconds in raw_downtime.items():

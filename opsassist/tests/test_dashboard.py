@@ -1,0 +1,43 @@
+"""The dashboard's reliability table: the worst services only, and a JSON twin the page fetches on changes."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from incidents.tests.factories import IncidentFactory
+from opsassist import pages
+
+pytestmark = pytest.mark.django_db
+
+
+def _down(service: str, minutes: int, days_ago: float = 2):
+    start = timezone.now() - timedelta(days=days_ago)
+    IncidentFactory(
+        service=service, detected_at=start, resolved_at=start + timedelta(minutes=minutes), status="resolved"
+    )
+
+
+def test_the_table_lists_the_services_with_most_downtime_first(client, viewer):
+    for n in range(pages.RELIABILITY_ROWS + 5):
+        _down(f"svc-{n:02}", minutes=n + 1)
+    client.force_login(viewer)
+    response = client.get("/")
+    rows = response.context["reliability"]
+    assert len(rows) == pages.RELIABILITY_ROWS and response.context["reliability_total"] == pages.RELIABILITY_ROWS + 5
+    assert rows[0]["service"] == f"svc-{pages.RELIABILITY_ROWS + 4:02}"
+    assert rows[0]["week"]["downtime_seconds"] == pytest.approx((pages.RELIABILITY_ROWS + 5) * 60, abs=0.01)
+    assert rows[0]["day"]["downtime_seconds"] == 0
+
+
+def test_the_live_state_has_new_incidents_at_once(client, viewer):
+    client.force_login(viewer)
+    assert client.get("/dashboard/live").json()["reliability"] == []
+    _down("billing", minutes=30, days_ago=10)
+    body = client.get("/dashboard/live", {"days": "30"}).json()
+    assert [(r["service"], r["incidents_30d"]) for r in body["reliability"]] == [("billing", 1)]
+    assert len(body["charts"]["days"]) == 31 and sum(body["charts"]["per_day"]["high"]) == 1
+
+
+def test_the_live_state_needs_a_login(client):
+    assert client.get("/dashboard/live").status_code == 302
