@@ -55,16 +55,17 @@ def _epoch(column: str) -> str:
 
 
 def downtime_by_service(
-    since: datetime, until: datetime, now: datetime, only: set[str] | None = None
+    since: datetime, until: datetime, now: datetime, only: set[str] | None = None, lookback: timedelta | None = None
 ) -> dict[str, float]:
     """{service: merged downtime seconds within [since, until]} for services with any downtime (of the
-    services in `only`, when given)."""
+    services in `only`, when given; counting only incidents detected at most `lookback` before `since`)."""
     table = Incident._meta.db_table
     start, end = _epoch("detected_at"), _epoch("resolved_at")
     names = sorted(only or ())
     among = f"AND service IN ({', '.join(f'%(s{i})s' for i in range(len(names)))})" if only is not None else ""
     if only is not None and not names:
         return {}
+    recent = "AND detected_at >= %(earliest_dt)s" if lookback is not None else ""
     sql = f"""
         WITH iv AS (
             SELECT service,
@@ -73,6 +74,7 @@ def downtime_by_service(
                         ELSE %(until)s END AS e
             FROM {table}
             WHERE detected_at < %(until_dt)s AND (resolved_at IS NULL OR resolved_at > %(since_dt)s) {among}
+                  {recent}
         ),
         marked AS (
             SELECT service, s, e,
@@ -96,6 +98,7 @@ def downtime_by_service(
         "now": now.timestamp(),
         "since_dt": connection.ops.adapt_datetimefield_value(since),
         "until_dt": connection.ops.adapt_datetimefield_value(until),
+        "earliest_dt": connection.ops.adapt_datetimefield_value(since - lookback) if lookback else None,
         **{f"s{i}": name for i, name in enumerate(names)},
     }
     with connection.cursor() as cursor:
@@ -212,11 +215,14 @@ def reliability_inputs(window: Window, now: datetime) -> Inputs:
         if service not in raw:
             counts[service] += n
             downtime[service] += down
+    # The partial days at the ends: only incidents of up-to-date services, all resolved, count here, so
+    # none detected longer than the longest of them before an end's start reaches into it.
+    lookback = rollup.longest_resolved()
     for since, until in ((window.since, days[0]), (days[1], window.until)):
         if since < until:
             for service, n in _counts(_detected(since, until), "service").items():
                 counts[service] += 0 if service in raw else n
-            for service, down in downtime_by_service(since, until, now).items():
+            for service, down in downtime_by_service(since, until, now, lookback=lookback).items():
                 downtime[service] += 0 if service in raw else down
     return {k: v for k, v in counts.items() if v > 0}, {k: v for k, v in downtime.items() if v > 0}
 

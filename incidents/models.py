@@ -400,10 +400,15 @@ class ServiceDay(models.Model):
     service = models.CharField(max_length=255)
     incidents = models.PositiveIntegerField(default=0)
     downtime_seconds = models.FloatField(default=0.0)
+    # The longest resolved incident detected that day: bounds how far back analytics looks for incidents
+    # still running into a window's first hours.
+    longest_seconds = models.FloatField(default=0.0)
 
     class Meta:
         ordering = ["day", "service"]
         constraints = [models.UniqueConstraint(fields=["day", "service"], name="incidents_serviceday_unique")]
+        # Used by analytics on every computation: the longest resolved incident.
+        indexes = [models.Index(fields=["longest_seconds"], name="serviceday_longest_idx")]
 
     def __str__(self) -> str:
         return f"{self.day} {self.service}: {self.incidents} incidents, {self.downtime_seconds:.0f} s down"

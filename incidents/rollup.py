@@ -48,10 +48,14 @@ def _service_days(service: str, rows, first: date, last: date) -> list[ServiceDa
     start, end = day_start(first), day_start(last + timedelta(days=1))
     counts: dict[date, int] = defaultdict(int)
     downtime: dict[date, float] = defaultdict(float)
+    longest: dict[date, float] = defaultdict(float)
     intervals = []
     for _, detected, resolved in rows:
         if start <= detected < end:
             counts[utc_day(detected)] += 1
+            if resolved is not None:
+                day = utc_day(detected)
+                longest[day] = max(longest[day], (resolved - detected).total_seconds())
         if resolved is not None:
             intervals.append((max(detected, start), min(resolved, end)))
     for down_from, down_to in merge(intervals):
@@ -61,7 +65,14 @@ def _service_days(service: str, rows, first: date, last: date) -> list[ServiceDa
             downtime[day] += (min(down_to, day_start(next_day)) - max(down_from, day_start(day))).total_seconds()
             day = next_day
     days = sorted(set(counts) | set(downtime))
-    return [ServiceDay(day=d, service=service, incidents=counts[d], downtime_seconds=downtime[d]) for d in days]
+    return [ServiceDay(day=d, service=service, incidents=counts[d], downtime_seconds=downtime[d],
+                       longest_seconds=longest[d]) for d in days]  # fmt: skip
+
+
+def longest_resolved() -> timedelta:
+    """The longest resolved incident of any service whose rollup is up to date."""
+    row = ServiceDay.objects.order_by("-longest_seconds").values_list("longest_seconds", flat=True).first()
+    return timedelta(seconds=max(0.0, row or 0.0) + 1)
 
 
 def rebuild(spans: dict[str, tuple[date, date]], chunk: int = 200) -> None:

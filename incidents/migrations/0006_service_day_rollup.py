@@ -83,9 +83,11 @@ class Migration(migrations.Migration):
                 ("service", models.CharField(max_length=255)),
                 ("incidents", models.PositiveIntegerField(default=0)),
                 ("downtime_seconds", models.FloatField(default=0.0)),
+                ("longest_seconds", models.FloatField(default=0.0)),
             ],
             options={
                 "ordering": ["day", "service"],
+                "indexes": [models.Index(fields=["longest_seconds"], name="serviceday_longest_idx")],
             },
         ),
         migrations.CreateModel(

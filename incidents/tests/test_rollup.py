@@ -26,6 +26,12 @@ def _history(now, services=6, per_service=12, seed=15):
             status = "resolved" if resolved else "open"
             IncidentFactory(service=f"svc-{s}", detected_at=detected, resolved_at=resolved, status=status,
                             source_key=f"k-{s}-{rng.random()}")  # fmt: skip
+    # Long ones reaching into every window's first hours: the edges must look back far enough.
+    long_ago = now - timedelta(days=52)
+    IncidentFactory(service="svc-0", detected_at=long_ago, resolved_at=now - timedelta(days=29, hours=20),
+                    status="resolved", source_key="long-0")  # fmt: skip
+    IncidentFactory(service="svc-long", detected_at=now - timedelta(days=9), resolved_at=now - timedelta(hours=2),
+                    status="resolved", source_key="long-1")  # fmt: skip
 
 
 def _windows(now):
