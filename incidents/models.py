@@ -406,7 +406,7 @@ class ServiceDay(models.Model):
 
     class Meta:
         ordering = ["day", "service"]
-        constraints = [models.UniqueConstraint(fields=["day", "service"], name="incidents_serviceday_unique")]
+        constraints = [models.UniqueConstraint(fields=["service", "day"], name="incidents_serviceday_unique")]
         # Used by analytics on every computation: the longest resolved incident.
         indexes = [models.Index(fields=["longest_seconds"], name="serviceday_longest_idx")]
 

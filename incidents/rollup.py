@@ -76,25 +76,22 @@ def longest_resolved() -> timedelta:
 
 
 def rebuild(spans: dict[str, tuple[date, date]], chunk: int = 200) -> None:
-    """Replace the ServiceDay rows of each service's days first..last with ones computed from its incidents."""
+    """Replace the ServiceDay rows of each service's days first..last with ones computed from its incidents.
+    Services are taken `chunk` at a time over the union of their spans (rebuilding a few more days than
+    asked is exact too, and makes one read, one delete and one insert per chunk)."""
     names = sorted(spans)
     for i in range(0, len(names), chunk):
-        part = {name: spans[name] for name in names[i : i + chunk]}
-        start = day_start(min(first for first, _ in part.values()))
-        end = day_start(max(last for _, last in part.values()) + timedelta(days=1))
-        rows = Incident.objects.filter(service__in=list(part), detected_at__lt=end).filter(
+        part = names[i : i + chunk]
+        first, last = min(spans[name][0] for name in part), max(spans[name][1] for name in part)
+        start, end = day_start(first), day_start(last + timedelta(days=1))
+        rows = Incident.objects.filter(service__in=part, detected_at__lt=end).filter(
             Q(detected_at__gte=start) | Q(resolved_at__gt=start)
         )
         by_service: dict[str, list] = defaultdict(list)
         for row in rows.order_by().values_list("service", "detected_at", "resolved_at").iterator(chunk_size=5000):
             by_service[row[0]].append(row)
-        stale = Q()
-        for name, (first, last) in part.items():
-            stale |= Q(service=name, day__gte=first, day__lte=last)
-        ServiceDay.objects.filter(stale).delete()
-        fresh = [
-            day for name, (first, last) in part.items() for day in _service_days(name, by_service[name], first, last)
-        ]
+        ServiceDay.objects.filter(service__in=part, day__gte=first, day__lte=last).delete()
+        fresh = [day for name in part for day in _service_days(name, by_service[name], first, last)]
         ServiceDay.objects.bulk_create(fresh, batch_size=1000)
 
 

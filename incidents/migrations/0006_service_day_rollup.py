@@ -110,7 +110,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name="serviceday",
-            constraint=models.UniqueConstraint(fields=("day", "service"), name="incidents_serviceday_unique"),
+            constraint=models.UniqueConstraint(fields=("service", "day"), name="incidents_serviceday_unique"),
         ),
         migrations.RunPython(create_triggers, drop_triggers),
     ]
