@@ -2,7 +2,8 @@
 
 - a correlation pass while 10,000 services send errors (below the threshold, plus 10 that burst), and
   the storm case: all 10,000 services crossing the threshold at once;
-- GET /api/v1/incidents (and filtered) and /api/v1/incidents/analytics, p50/p95 (goal p95 < 150 ms);
+- GET /api/v1/incidents (and filtered), /api/v1/incidents/analytics and /api/v1/events, p50/p95 (goal p95
+  < 150 ms), and the dashboard's server time (goal < 300 ms), once the analytics rollup has caught up;
 - the RSS of each web worker under that load and an ingest burst (goal <= 150 MB).
 
     .venv/bin/python bench/scale.py                      # 100k incidents, 10M events (~4 min to load)
@@ -43,7 +44,7 @@ INCIDENTS_SQL = """
 INSERT INTO incidents_incident (uuid, title, description, service, component, host, source, source_key, severity,
     status, category, summary, recommended_actions, suggested_severity, root_cause, resolution_notes, event_count,
     alert_count, first_seen_at, detected_at, acknowledged_at, resolved_at, closed_at, created_at, updated_at,
-    ack_seconds, resolve_seconds)
+    ack_seconds, resolve_seconds, flapping, in_maintenance, paging_held, silenced)
 SELECT gen_random_uuid(), 'svc-' || (g % 10000) || ': error burst', '', 'svc-' || (g % 10000), '', '',
     (ARRAY['events', 'alert', 'health_check'])[1 + g % 3], 'k' || g,
     (ARRAY['critical', 'high', 'medium', 'low'])[1 + g % 4],
@@ -55,7 +56,7 @@ SELECT gen_random_uuid(), 'svc-' || (g % 10000) || ': error burst', '', 'svc-' |
     CASE WHEN g % 7 = 0 AND g % 100 > 1 THEN d + 7200 * interval '1 second' END,
     d, d,
     CASE WHEN g % 100 = 0 THEN NULL ELSE 60 + g % 540 END,
-    CASE WHEN g % 100 IN (0, 1) THEN NULL ELSE 600 + g % 6600 END
+    CASE WHEN g % 100 IN (0, 1) THEN NULL ELSE 600 + g % 6600 END, false, false, false, false
 FROM (SELECT g, now() - g * interval '77 seconds' AS d FROM generate_series(1, $N) g) s
 """
 EVENTS_SQL = """
@@ -165,7 +166,47 @@ def web_workers(server_pid: int) -> list[psutil.Process]:
     return [p for p in children if "multiprocessing" in " ".join(p.cmdline())]
 
 
-def reads(base: str, token: str, server_pid: int, requests: int) -> None:
+def verdict(ok: bool) -> str:
+    return "MET" if ok else "NOT MET"
+
+
+def rollup_caught_up(database_url: str, limit: float = 600.0) -> None:
+    """The bulk load went in behind the server's back (raw SQL): its triggers queued every service's days
+    for the analytics rollup. Measure reads in the steady state, once the server's periodic catch-up is done
+    (until then analytics is exact too, computed from the incidents)."""
+    started = time.perf_counter()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        while time.perf_counter() - started < limit:
+            if not conn.execute("SELECT EXISTS (SELECT 1 FROM incidents_servicedaychange)").fetchone()[0]:
+                break
+            time.sleep(1)
+        left = conn.execute("SELECT count(*) FROM incidents_servicedaychange").fetchone()[0]
+    print(f"analytics rollup caught up with the load after {time.perf_counter() - started:.0f} s "
+          f"({left} changes left)", flush=True)  # fmt: skip
+
+
+def timed_gets(client: httpx.Client, path: str, requests: int) -> list[float]:
+    client.get(path)  # warm
+    latencies = []
+    for _ in range(requests):
+        started = time.perf_counter()
+        response = client.get(path)
+        latencies.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200, response.text[:300]
+    return latencies
+
+
+def login(client: httpx.Client, password: str) -> None:
+    client.get("/accounts/login/")
+    response = client.post("/accounts/login/", data={"username": "admin", "password": password,
+                           "csrfmiddlewaretoken": client.cookies["csrftoken"]})  # fmt: skip
+    assert response.status_code == 302, response.text[:300]
+
+
+GOALS = {"/api/v1/incidents/analytics": ("analytics", 150.0), "/api/v1/events": ("events list", 150.0)}
+
+
+def reads(base: str, token: str, server_pid: int, requests: int, password: str) -> None:
     headers = {"Authorization": f"Token {token}"}
     rss_peak = {}
     stop = threading.Event()
@@ -182,20 +223,25 @@ def reads(base: str, token: str, server_pid: int, requests: int) -> None:
         for path in ["/api/v1/incidents", "/api/v1/incidents?status=open", "/api/v1/incidents?service=svc-42",
                      "/api/v1/incidents?severity=critical&status=resolved", "/api/v1/incidents/analytics",
                      "/api/v1/events", "/api/v1/events?service=svc-42"]:  # fmt: skip
-            client.get(path)  # warm
-            latencies = []
-            for _ in range(requests):
-                started = time.perf_counter()
-                response = client.get(path)
-                latencies.append((time.perf_counter() - started) * 1000)
-                assert response.status_code == 200, response.text[:300]
-            print(f"GET {path:<52} p50 {pct(latencies, 50):6.1f} ms   p95 {pct(latencies, 95):6.1f} ms   "
-                  "(goal p95 < 150 ms)", flush=True)  # fmt: skip
+            latencies = timed_gets(client, path, requests)
+            name, goal = GOALS.get(path, ("", 150.0))
+            label = f"{name}: " if name else ""
+            print(f"{label}GET {path:<52} p50 {pct(latencies, 50):6.1f} ms   p95 {pct(latencies, 95):6.1f} ms   "
+                  f"(goal p95 < {goal:.0f} ms){'   ' + verdict(pct(latencies, 95) < goal) if name else ''}",
+                  flush=True)  # fmt: skip
+    with httpx.Client(base_url=base, timeout=60) as browser:
+        login(browser, password)
+        latencies = timed_gets(browser, "/", max(10, requests // 5))
+        p95 = pct(latencies, 95)
+        print(f"dashboard: GET / (10,000 services) server time p50 {pct(latencies, 50):6.1f} ms   "
+              f"p95 {p95:6.1f} ms   (goal < 300 ms)   {verdict(p95 < 300)}", flush=True)  # fmt: skip
     ingest_burst(base, token)
     stop.set()
     sampler.join()
     peaks = ", ".join(f"{v / 2**20:.0f} MB" for v in rss_peak.values())
-    print(f"web worker RSS peak under this load and an ingest burst: {peaks}   (goal <= 150 MB)")
+    worst = max(rss_peak.values(), default=0) / 2**20
+    print(f"web RSS: peak per web worker under this load and an ingest burst: {peaks}   (goal <= 150 MB)   "
+          f"{verdict(0 < worst <= 150)}")  # fmt: skip
 
 
 def ingest_burst(base: str, token: str) -> None:
@@ -228,7 +274,8 @@ def main() -> None:
         import django
 
         django.setup()
-        reads(base, token, proc.pid, args.requests)
+        rollup_caught_up(database_url)
+        reads(base, token, proc.pid, args.requests, (var / "admin-password").read_text().strip())
         correlation(database_url)
 
 
