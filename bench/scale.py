@@ -225,15 +225,14 @@ def reads(base: str, token: str, server_pid: int, requests: int, password: str) 
                      "/api/v1/events", "/api/v1/events?service=svc-42"]:  # fmt: skip
             latencies = timed_gets(client, path, requests)
             name, goal = GOALS.get(path, ("", 150.0))
-            label = f"{name}: " if name else ""
-            print(f"{label}GET {path:<52} p50 {pct(latencies, 50):6.1f} ms   p95 {pct(latencies, 95):6.1f} ms   "
-                  f"(goal p95 < {goal:.0f} ms){'   ' + verdict(pct(latencies, 95) < goal) if name else ''}",
-                  flush=True)  # fmt: skip
+            met = f"   {verdict(pct(latencies, 95) < goal)} ({name})" if name else ""
+            print(f"GET {path:<52} p50 {pct(latencies, 50):6.1f} ms   p95 {pct(latencies, 95):6.1f} ms   "
+                  f"(goal p95 < {goal:.0f} ms){met}", flush=True)  # fmt: skip
     with httpx.Client(base_url=base, timeout=60) as browser:
         login(browser, password)
         latencies = timed_gets(browser, "/", max(10, requests // 5))
         p95 = pct(latencies, 95)
-        print(f"dashboard: GET / (10,000 services) server time p50 {pct(latencies, 50):6.1f} ms   "
+        print(f"GET / (dashboard, 10,000 services; server time)      p50 {pct(latencies, 50):6.1f} ms   "
               f"p95 {p95:6.1f} ms   (goal < 300 ms)   {verdict(p95 < 300)}", flush=True)  # fmt: skip
     ingest_burst(base, token)
     stop.set()

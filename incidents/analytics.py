@@ -24,7 +24,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, Q, Sum
+from django.db.models import Avg, Count, Q, Sum
 from django.utils import timezone
 
 from incidents import rollup
@@ -256,14 +256,25 @@ def service_reliability(
     return [_reliability_row(name, window, counts.get(name, 0), downtime.get(name, 0.0)) for name in order[:limit]]
 
 
-def analytics(window: Window, now: datetime | None = None, limit: int = SERVICES_PAGE, offset: int = 0) -> dict:
-    now = now or timezone.now()
-    in_window = _detected(window.since, window.until)
-    recent = Incident.objects.filter(detected_at__gte=now - timedelta(days=7)).aggregate(
+def _recent(now: datetime) -> dict:
+    return Incident.objects.filter(detected_at__gte=now - timedelta(days=7)).aggregate(
         last_24h=Count("id", filter=Q(detected_at__gte=now - timedelta(hours=24))),
         last_7d=Count("id"),
         critical_last_24h=Count("id", filter=Q(detected_at__gte=now - timedelta(hours=24), severity=Severity.CRITICAL)),
     )
+
+
+def summary(now: datetime) -> dict:
+    """The dashboard's headline figures (a few indexed counts): active, last_24h, last_7d,
+    critical_last_24h, and mttr_seconds.mean over the last 30 days."""
+    mttr = _detected(now - timedelta(days=30), now).aggregate(mean=Avg("resolve_seconds"))
+    return {"active": Incident.objects.filter(status__in=UNRESOLVED).count(), **_recent(now), "mttr_seconds": mttr}
+
+
+def analytics(window: Window, now: datetime | None = None, limit: int = SERVICES_PAGE, offset: int = 0) -> dict:
+    now = now or timezone.now()
+    in_window = _detected(window.since, window.until)
+    recent = _recent(now)
     inputs = reliability_inputs(window, now)
     services = service_reliability(window, now, inputs=inputs, limit=offset + limit)
     breakdowns = _breakdowns(in_window)
@@ -310,12 +321,6 @@ def cached(key: str, compute: Callable[[], Any], ttl: float) -> Any:
         cache.set(key, (time.time(), value), timeout=max(60, int(10 * ttl)))
         cache.delete(f"{key}:lock")
     return value
-
-
-def current(now: datetime | None = None) -> dict:
-    """`analytics` over the default window (the last 30 days) as a dict, at most ANALYTICS_CACHE_SECONDS old."""
-    return cached("analytics:default:dict", lambda: analytics(Window.default(now or timezone.now())),
-                  settings.ANALYTICS_CACHE_SECONDS)  # fmt: skip
 
 
 def current_json(limit: int = SERVICES_PAGE, offset: int = 0) -> bytes:

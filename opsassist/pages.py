@@ -137,7 +137,7 @@ def dashboard(request):
     return render(request, "dashboard.html", {
         "active": _with_ai_flag(IncidentSerializer(active, many=True, context={"now": now}).data),
         "recent": _with_ai_flag(IncidentSerializer(recent, many=True, context={"now": now}).data),
-        "summary": analytics.current(now), "monitors": _monitors_state(now), **_live_state(request, now),
+        "summary": analytics.summary(now), "monitors": _monitors_state(now), **_live_state(request, now),
         "chart_days": _chart_days(request), "chart_ranges": CHART_RANGES,
         "unowned": unowned_services(now - timedelta(days=7)), "fallback_team": fallback_team(),
     })  # fmt: skip

@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from incidents import analytics
 from incidents.tests.factories import IncidentFactory
 from opsassist import pages
 
@@ -41,3 +42,16 @@ def test_the_live_state_has_new_incidents_at_once(client, viewer):
 
 def test_the_live_state_needs_a_login(client):
     assert client.get("/dashboard/live").status_code == 302
+
+
+def test_the_headline_figures_match_analytics(client, viewer):
+    now = timezone.now()
+    _down("billing", minutes=30, days_ago=3)
+    _down("billing", minutes=90, days_ago=0.5)
+    IncidentFactory(service="api", severity="critical", status="open")
+    client.force_login(viewer)
+    summary = client.get("/").context["summary"]
+    full = analytics.analytics(analytics.Window.default(now), now)
+    for key in ("active", "last_24h", "last_7d", "critical_last_24h"):
+        assert summary[key] == full[key], key
+    assert summary["mttr_seconds"]["mean"] == full["mttr_seconds"]["mean"]
