@@ -9,6 +9,8 @@
     .venv/bin/python bench/scale.py                      # 100k incidents, 10M events (~4 min to load)
     .venv/bin/python bench/scale.py --events 1000000     # a quicker look
 
+OPSASSIST_BENCH_REDIS_URL names the Redis database the server uses (default: database 14 of the test Redis).
+
 Runs OpsAssist in service mode (as `make up` does with DATABASE_URL and REDIS_URL) on a scratch
 database of OPSASSIST_TEST_POSTGRES_URL's server, dropped afterwards; the loader writes with
 INSERT ... SELECT generate_series on the server.
@@ -37,7 +39,9 @@ from bench.ingest import pct  # noqa: E402
 from tests.server import running_server, scratch_database  # noqa: E402
 
 PG = os.environ.get("OPSASSIST_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-REDIS = os.environ.get("OPSASSIST_TEST_REDIS_URL", "redis://127.0.0.1:6379/13").rsplit("/", 1)[0] + "/14"
+REDIS = os.environ.get("OPSASSIST_BENCH_REDIS_URL") or (
+    os.environ.get("OPSASSIST_TEST_REDIS_URL", "redis://127.0.0.1:6379/13").rsplit("/", 1)[0] + "/14"
+)
 SERVICES = 10_000
 
 INCIDENTS_SQL = """
@@ -163,7 +167,7 @@ def storm(database_url: str, limit: float = 300.0) -> None:
 
 def web_workers(server_pid: int) -> list[psutil.Process]:
     children = psutil.Process(server_pid).children(recursive=True)
-    return [p for p in children if "multiprocessing" in " ".join(p.cmdline())]
+    return [p for p in children if "spawn_main" in " ".join(p.cmdline())]  # not multiprocessing's resource tracker
 
 
 def verdict(ok: bool) -> str:
