@@ -198,7 +198,7 @@ def raw_inputs(window: Window, now: datetime, only: set[str] | None = None) -> I
 def reliability_inputs(window: Window, now: datetime) -> Inputs:
     """({service: incidents detected in the window}, {service: merged downtime seconds}), exact: whole days
     from the rollup, the rest from the incidents."""
-    rollup.catch_up()
+    rollup.catch_up(rollup.READ_BATCH)
     days = window.whole_days()
     pending, ongoing = rollup.pending_services(), rollup.ongoing_services(window.until)
     if days is None or pending is None or ongoing is None or len(pending | ongoing) > rollup.RAW_SERVICES_LIMIT:

@@ -89,8 +89,7 @@ def test_it_is_exact_while_changes_are_still_pending(monkeypatch):
         pass
     _change_some(now)
     # Reads fold at most one batch in; what is left is computed from the incidents.
-    monkeypatch.setattr(rollup, "CATCH_UP_BATCH", 1)
-    monkeypatch.setattr(rollup.catch_up, "__defaults__", (1,))
+    monkeypatch.setattr(rollup, "READ_BATCH", 1)
     _assert_exact(now)
     assert ServiceDayChange.objects.exists()
 
@@ -99,7 +98,7 @@ def test_it_falls_back_to_the_incidents_when_too_much_is_pending(monkeypatch):
     now = timezone.now()
     _history(now)
     monkeypatch.setattr(rollup, "RAW_SERVICES_LIMIT", 2)
-    monkeypatch.setattr(rollup.catch_up, "__defaults__", (0,))
+    monkeypatch.setattr(rollup, "READ_BATCH", 0)
     _assert_exact(now)
 
 
