@@ -55,3 +55,17 @@ def test_the_headline_figures_match_analytics(client, viewer):
     for key in ("active", "last_24h", "last_7d", "critical_last_24h"):
         assert summary[key] == full[key], key
     assert summary["mttr_seconds"]["mean"] == full["mttr_seconds"]["mean"]
+
+
+def test_the_page_shares_its_first_state_and_asks_for_a_fresh_one_when_old(client, viewer, settings, monkeypatch):
+    settings.ANALYTICS_CACHE_SECONDS = 60
+    client.force_login(viewer)
+    first = client.get("/")
+    assert first.context["live_stale"] is False and b'data-stale="1"' not in first.content
+    _down("billing", minutes=30)
+    later = pages.time_now() + 5
+    monkeypatch.setattr(pages, "time_now", lambda: later)
+    second = client.get("/")
+    assert second.context["reliability"] == []  # the shared copy, ...
+    assert second.context["live_stale"] is True and b'data-stale="1"' in second.content  # ... which app.js replaces
+    assert [r["service"] for r in client.get("/dashboard/live").json()["reliability"]] == ["billing"]

@@ -259,6 +259,7 @@ const OpsAssist = (() => {
     };
     on("incident.created", refresh);
     on("incident.updated", refresh);
+    if ($("[data-live-url]").dataset.stale === "1") refresh();  // rendered from a shared copy: fetch it fresh
   };
 
   function reliability(rows, total) {
