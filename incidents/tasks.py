@@ -1,4 +1,7 @@
+import time
+
 from celery import shared_task
+from django.conf import settings
 
 from incidents import correlation, rollup, services
 
@@ -18,7 +21,9 @@ def resolve_stable_flapping() -> None:
 
 @shared_task(name="incidents.catch_up_rollup", ignore_result=True)
 def catch_up_rollup() -> None:
-    """Periodic (beat, every 10 s): fold pending incident changes into the analytics rollup, one bounded
-    batch at a time until none are left (incidents/rollup.py)."""
-    while rollup.catch_up():
+    """Periodic (beat, every 10 s, on the "correlation" queue): fold pending incident changes into the
+    analytics rollup, batch by batch for at most ROLLUP_TICK_SECONDS, so correlation passes are never held
+    up for long (incidents/rollup.py; analytics is exact meanwhile)."""
+    deadline = time.monotonic() + settings.ROLLUP_TICK_SECONDS
+    while rollup.catch_up() and time.monotonic() < deadline:
         pass
