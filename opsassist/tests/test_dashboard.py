@@ -69,3 +69,13 @@ def test_the_page_shares_its_first_state_and_asks_for_a_fresh_one_when_old(clien
     assert second.context["reliability"] == []  # the shared copy, ...
     assert second.context["live_stale"] is True and b'data-stale="1"' in second.content  # ... which app.js replaces
     assert [r["service"] for r in client.get("/dashboard/live").json()["reliability"]] == ["billing"]
+
+
+def test_the_unowned_banner_names_twenty_services_and_counts_the_rest(client, viewer):
+    for n in range(23):
+        IncidentFactory(service=f"orphan-{n:02}")
+    client.force_login(viewer)
+    page = client.get("/").content.decode()
+    banner = page[page.index('id="unowned-services"') :].split("</section>")[0]
+    assert "No team owns 23 services" in banner and "orphan-19" in banner and "orphan-20" not in banner
+    assert "and 3 more." in banner
