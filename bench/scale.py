@@ -2,11 +2,14 @@
 
 - a correlation pass while 10,000 services send errors (below the threshold, plus 10 that burst), and
   the storm case: all 10,000 services crossing the threshold at once;
-- GET /api/v1/incidents (and filtered) and /api/v1/incidents/analytics, p50/p95 (goal p95 < 150 ms);
+- GET /api/v1/incidents (and filtered), /api/v1/incidents/analytics and /api/v1/events, p50/p95 (goal p95
+  < 150 ms), and the dashboard's server time (goal < 300 ms), once the analytics rollup has caught up;
 - the RSS of each web worker under that load and an ingest burst (goal <= 150 MB).
 
     .venv/bin/python bench/scale.py                      # 100k incidents, 10M events (~4 min to load)
     .venv/bin/python bench/scale.py --events 1000000     # a quicker look
+
+OPSASSIST_BENCH_REDIS_URL names the Redis database the server uses (default: database 14 of the test Redis).
 
 Runs OpsAssist in service mode (as `make up` does with DATABASE_URL and REDIS_URL) on a scratch
 database of OPSASSIST_TEST_POSTGRES_URL's server, dropped afterwards; the loader writes with
@@ -23,6 +26,7 @@ import tempfile
 import threading
 import time
 from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -192,10 +196,44 @@ def follow_ups(database_url: str, started: float, limit: float) -> None:
 
 def web_workers(server_pid: int) -> list[psutil.Process]:
     children = psutil.Process(server_pid).children(recursive=True)
-    return [p for p in children if "multiprocessing" in " ".join(p.cmdline())]
+    return [p for p in children if "spawn_main" in " ".join(p.cmdline())]  # not multiprocessing's resource tracker
 
 
-def reads(base: str, token: str, server_pid: int, requests: int) -> None:
+def verdict(ok: bool) -> str:
+    return "MET" if ok else "NOT MET"
+
+
+def rollup_caught_up() -> None:
+    """The bulk load went in behind the server's back (raw SQL): its triggers queued every service's days
+    for the analytics rollup. Bring it up to date as an operator would after an import, then measure reads
+    in the steady state (until then analytics is exact too, computed from the incidents)."""
+    from django.core.management import call_command
+
+    call_command("catch_up_rollup")
+
+
+def timed_gets(client: httpx.Client, path: str, requests: int) -> list[float]:
+    client.get(path)  # warm
+    latencies = []
+    for _ in range(requests):
+        started = time.perf_counter()
+        response = client.get(path)
+        latencies.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200, response.text[:300]
+    return latencies
+
+
+def login(client: httpx.Client, password: str) -> None:
+    client.get("/accounts/login/")
+    response = client.post("/accounts/login/", data={"username": "admin", "password": password,
+                           "csrfmiddlewaretoken": client.cookies["csrftoken"]})  # fmt: skip
+    assert response.status_code == 302, response.text[:300]
+
+
+GOALS = {"/api/v1/incidents/analytics": ("analytics", 150.0), "/api/v1/events": ("events list", 150.0)}
+
+
+def reads(base: str, token: str, server_pid: int, requests: int, password: str) -> None:
     headers = {"Authorization": f"Token {token}"}
     rss_peak = {}
     stop = threading.Event()
@@ -208,24 +246,31 @@ def reads(base: str, token: str, server_pid: int, requests: int) -> None:
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
+    month_ago = (datetime.now(UTC) - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
     with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
         for path in ["/api/v1/incidents", "/api/v1/incidents?status=open", "/api/v1/incidents?service=svc-42",
                      "/api/v1/incidents?severity=critical&status=resolved", "/api/v1/incidents/analytics",
+                     # an explicit window is computed on every request (the rollup, no cache)
+                     f"/api/v1/incidents/analytics?since={month_ago}",
                      "/api/v1/events", "/api/v1/events?service=svc-42"]:  # fmt: skip
-            client.get(path)  # warm
-            latencies = []
-            for _ in range(requests):
-                started = time.perf_counter()
-                response = client.get(path)
-                latencies.append((time.perf_counter() - started) * 1000)
-                assert response.status_code == 200, response.text[:300]
-            print(f"GET {path:<52} p50 {pct(latencies, 50):6.1f} ms   p95 {pct(latencies, 95):6.1f} ms   "
-                  "(goal p95 < 150 ms)", flush=True)  # fmt: skip
+            latencies = timed_gets(client, path, requests)
+            name, goal = GOALS.get(path, ("", 150.0))
+            met = f"   {verdict(pct(latencies, 95) < goal)} ({name})" if name else ""
+            print(f"GET {path[:52]:<52} p50 {pct(latencies, 50):6.1f} ms   p95 {pct(latencies, 95):6.1f} ms   "
+                  f"(goal p95 < {goal:.0f} ms){met}", flush=True)  # fmt: skip
+    with httpx.Client(base_url=base, timeout=60) as browser:
+        login(browser, password)
+        latencies = timed_gets(browser, "/", max(10, requests // 5))
+        p95 = pct(latencies, 95)
+        print(f"GET / (dashboard, 10,000 services; server time)      p50 {pct(latencies, 50):6.1f} ms   "
+              f"p95 {p95:6.1f} ms   (goal < 300 ms)   {verdict(p95 < 300)}", flush=True)  # fmt: skip
     ingest_burst(base, token)
     stop.set()
     sampler.join()
     peaks = ", ".join(f"{v / 2**20:.0f} MB" for v in rss_peak.values())
-    print(f"web worker RSS peak under this load and an ingest burst: {peaks}   (goal <= 150 MB)")
+    worst = max(rss_peak.values(), default=0) / 2**20
+    print(f"web RSS: peak per web worker under this load and an ingest burst: {peaks}   (goal <= 150 MB)   "
+          f"{verdict(0 < worst <= 150)}")  # fmt: skip
 
 
 def ingest_burst(base: str, token: str) -> None:
@@ -260,7 +305,8 @@ def main() -> None:
 
         django.setup()
         if not args.skip_reads:
-            reads(base, token, proc.pid, args.requests)
+            rollup_caught_up()
+            reads(base, token, proc.pid, args.requests, (var / "admin-password").read_text().strip())
         correlation(database_url)
 
 

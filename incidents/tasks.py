@@ -1,8 +1,10 @@
 import logging
+import time
 
 from celery import shared_task
+from django.conf import settings
 
-from incidents import correlation, inbox, services
+from incidents import correlation, inbox, rollup, services
 
 log = logging.getLogger(__name__)
 
@@ -35,3 +37,13 @@ def queue_alert_drain() -> None:
         process_alert_inbox.delay()
     except Exception:  # the broker is down: the alerts are stored, and beat's reaper drains them
         log.exception("could not queue an alert inbox drain")
+
+
+@shared_task(name="incidents.catch_up_rollup", ignore_result=True)
+def catch_up_rollup() -> None:
+    """Periodic (beat, every 10 s, on the "correlation" queue): fold pending incident changes into the
+    analytics rollup, batch by batch for at most ROLLUP_TICK_SECONDS, so correlation passes are never held
+    up for long (incidents/rollup.py; analytics is exact meanwhile)."""
+    deadline = time.monotonic() + settings.ROLLUP_TICK_SECONDS
+    while rollup.catch_up() and time.monotonic() < deadline:
+        pass

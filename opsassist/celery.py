@@ -76,5 +76,13 @@ def setup_periodic_tasks(sender, **kwargs):
     sender.add_periodic_task(
         15.0, sender.signature("incidents.resolve_stable_flapping"), name="resolve stable flapping", expires=30
     )
+    # Every 10 s, on the "correlation" queue (a backlog of analyses on the default queue would expire its
+    # ticks): fold incident changes into the analytics rollup for at most ROLLUP_TICK_SECONDS (1 s).
+    sender.add_periodic_task(
+        10.0,
+        sender.signature("incidents.catch_up_rollup", options={"queue": "correlation"}),
+        name="catch up rollup",
+        expires=20,
+    )
     # Every 15 s: check-ins with no success within period + grace open an incident.
     sender.add_periodic_task(15.0, sender.signature("monitoring.check_late_checkins"), name="late checkins", expires=30)

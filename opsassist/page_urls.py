@@ -6,6 +6,7 @@ from remediation import views as remediation_views
 
 urlpatterns = [
     path("", pages.dashboard, name="dashboard"),
+    path("dashboard/live", pages.dashboard_live, name="dashboard-live"),
     path("incidents/", pages.incident_list, name="incident-list"),
     path("incidents/<int:pk>/", pages.incident_detail, name="incident-detail"),
     path("incidents/<int:pk>/postmortem", remediation_views.postmortem, name="incident-postmortem"),

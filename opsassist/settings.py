@@ -295,6 +295,8 @@ MTTA_BUCKETS = env_floats("MTTA_BUCKETS", "30,60,120,300,600,1800,3600")
 MTTR_BUCKETS = env_floats("MTTR_BUCKETS", "300,600,1800,3600,7200,14400,28800")
 # /api/v1/incidents/analytics over the default window is recomputed at most this often (seconds; 0 = always).
 ANALYTICS_CACHE_SECONDS = env_float("ANALYTICS_CACHE_SECONDS", 10.0)
+# The periodic analytics rollup catch-up works at most this long per 10 s tick (seconds).
+ROLLUP_TICK_SECONDS = env_float("ROLLUP_TICK_SECONDS", 1.0)
 CORRELATION_THRESHOLD = env_int("CORRELATION_THRESHOLD", 5)
 CORRELATION_WINDOW_SECONDS = env_int("CORRELATION_WINDOW_SECONDS", 300)
 CORRELATION_INTERVAL_SECONDS = env_float("CORRELATION_INTERVAL_SECONDS", 1.0)

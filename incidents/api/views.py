@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from django.db.models import Prefetch
+from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
@@ -14,6 +15,7 @@ from rest_framework.response import Response
 
 from incidents import analytics, intake, services
 from incidents.api.filters import EventFilterSet, IncidentFilterSet
+from incidents.api.pagination import EventPagination
 from incidents.api.serializers import (
     EARLIEST,
     EventSerializer,
@@ -121,6 +123,8 @@ class IncidentViewSet(
         parameters=[
             OpenApiParameter("since", str, description="ISO 8601; default 30 days before `until`"),
             OpenApiParameter("until", str, description="ISO 8601; default now"),
+            OpenApiParameter("service_limit", int, description="per-service rows, worst first (default 100, max 1000)"),
+            OpenApiParameter("service_offset", int, description="rows to skip (`services_total` has them all)"),
         ],
         responses={200: OpenApiResponse(description="Counts, MTTA/MTTR (mean, median), per-service availability")},
     )
@@ -129,23 +133,29 @@ class IncidentViewSet(
         now = timezone.now()
         params = _WindowParams(data=request.query_params)
         params.is_valid(raise_exception=True)
+        data = params.validated_data
+        page = {"limit": data.pop("service_limit"), "offset": data.pop("service_offset")}
         if not params.validated_data:
-            return Response(analytics.current(now))
+            return HttpResponse(analytics.current_json(**page), content_type="application/json")
         until = params.validated_data.get("until") or now
         window = analytics.Window(since=params.validated_data.get("since") or until - DEFAULT_WINDOW, until=until)
         if window.since >= window.until:
             raise ValidationError({"since": ["must be before until"]})
-        return Response(analytics.analytics(window, now))
+        return Response(analytics.analytics(window, now, **page))
 
 
 class _WindowParams(serializers.Serializer):
     since = serializers.DateTimeField(required=False)
     until = serializers.DateTimeField(required=False)
+    service_limit = serializers.IntegerField(
+        required=False, default=analytics.SERVICES_PAGE, min_value=1, max_value=analytics.SERVICES_PAGE_MAX
+    )
+    service_offset = serializers.IntegerField(required=False, default=0, min_value=0, max_value=10_000_000)
 
     def validate(self, attrs):
         # No incident predates EARLIEST; and a window's arithmetic must stay inside datetime's range.
-        for name, value in attrs.items():
-            if not EARLIEST <= value < LATEST_WINDOW_END:
+        for name in ("since", "until"):
+            if name in attrs and not EARLIEST <= attrs[name] < LATEST_WINDOW_END:
                 raise ValidationError({name: ["Must lie between 2000-01-01 and 3000-01-01."]})
         return attrs
 
@@ -157,6 +167,7 @@ class EventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     queryset = Event.objects.all()
     serializer_class = EventSerializer
     filterset_class = EventFilterSet
+    pagination_class = EventPagination
     ingest_permission = "incidents.add_event"
     integration_kinds = {"generic"}
 

@@ -241,18 +241,56 @@ const OpsAssist = (() => {
     });
     liveMonitors($("#monitor-tiles"), data("monitors-data"), {});
     $$("[data-duration]").forEach((el) => (el.textContent = duration(parseFloat(el.dataset.duration))));
-    charts(data("charts-data"));
+    reliability(data("reliability-data"), data("reliability-total"));
+    const drawn = charts(data("charts-data"));
+    // The reliability table and the charts follow incident changes: fetched again a second after the first
+    // change, then at most once a second while changes keep coming (a storm makes one fetch a second).
+    let pending = null;
+    const refresh = () => {
+      if (pending) return;
+      pending = setTimeout(async () => {
+        pending = null;
+        try {
+          const state = await api("GET", $("[data-live-url]").dataset.liveUrl);
+          reliability(state.reliability, state.reliability_total);
+          if (drawn) updateCharts(drawn, state.charts);
+        } catch (err) { /* the next change tries again */ }
+      }, 1000);
+    };
+    on("incident.created", refresh);
+    on("incident.updated", refresh);
+    if ($("[data-live-url]").dataset.stale === "1") refresh();  // rendered from a shared copy: fetch it fresh
   };
 
+  function reliability(rows, total) {
+    const cell = (w) => `<td><span class="sla sla-${esc(w.sla_status)}">${Number(w.availability_percent).toFixed(2)} %</span></td>`;
+    $("#reliability tbody").innerHTML = rows.length
+      ? rows.map((r) => `<tr data-service="${esc(r.service)}"><td>${esc(r.service)}</td>${cell(r.day)}${cell(r.week)}<td>${r.incidents_30d}</td></tr>`).join("")
+      : `<tr><td colspan="4">No incidents in the last 30 days.</td></tr>`;
+    const more = $("#reliability-more");
+    more.hidden = total <= rows.length;
+    more.textContent = `The ${rows.length} services with the most downtime of ${total} with incidents in 30 days; all of them: /api/v1/incidents/analytics.`;
+  }
+
+  function updateCharts(drawn, c) {
+    drawn.perDay.data.labels = c.days;
+    drawn.perDay.data.datasets.forEach((d) => (d.data = c.per_day[d.label]));
+    drawn.mttx.data.labels = c.days;
+    drawn.mttx.data.datasets[0].data = c.mtta_minutes;
+    drawn.mttx.data.datasets[1].data = c.mttr_minutes;
+    drawn.perDay.update();
+    drawn.mttx.update();
+  }
+
   function charts(c) {
-    if (!window.Chart) return;
+    if (!window.Chart) return null;
     const colors = { critical: "#b3261e", high: "#d35400", medium: "#b58900", low: "#2e7d32" };
-    new Chart($("#chart-per-day"), {
+    const perDay = new Chart($("#chart-per-day"), {
       type: "bar",
       data: { labels: c.days, datasets: Object.keys(colors).map((s) => ({ label: s, data: c.per_day[s], backgroundColor: colors[s] })) },
       options: { animation: false, responsive: true, scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } } } },
     });
-    new Chart($("#chart-mttx"), {
+    const mttx = new Chart($("#chart-mttx"), {
       type: "line",
       data: { labels: c.days, datasets: [
         // No line across days without incidents: a gap is a gap, not a trend.
@@ -260,6 +298,7 @@ const OpsAssist = (() => {
         { label: "MTTR", data: c.mttr_minutes, borderColor: "#8e44ad", spanGaps: false }] },
       options: { animation: false, responsive: true, scales: { y: { beginAtZero: true } } },
     });
+    return { perDay, mttx };
   }
 
   pages.incidents = () => {
