@@ -353,6 +353,14 @@ class EventWriter:
 
     async def _read_round(self, authorizations: list[bytes]) -> list[str | None]:
         self._check_down()
+        try:
+            return await self._read(authorizations)
+        except Exception as exc:
+            if _database_unavailable(exc):  # like a failed write: the next requests get their 503 at once
+                self._down = (time.monotonic() + DOWN_RETRY_SECONDS, exc)
+            raise
+
+    async def _read(self, authorizations: list[bytes]) -> list[str | None]:
         credentials = {a: c for a in dict.fromkeys(authorizations) if (c := credential_of(a)) is not None}
         stamps: dict[bytes, str | None] = dict.fromkeys(authorizations)
         if credentials:
