@@ -34,7 +34,7 @@ web: $(STAMP) ## Service mode: uvicorn (ASGI, HTTP + WebSocket), WEB_CONCURRENCY
 	$(PY) manage.py serve --host $${OPSASSIST_HOST:-127.0.0.1} --workers $${WEB_CONCURRENCY:-2}
 
 worker: $(STAMP) ## Service mode: a Celery worker (checks, notifications, analysis, remediation)
-	$(VENV)/bin/celery -A opsassist worker --loglevel $${LOG_LEVEL:-INFO} -Q $${CELERY_QUEUES:-celery,checks,notifications,correlation}
+	$(VENV)/bin/celery -A opsassist worker --loglevel $${LOG_LEVEL:-INFO} -Q $${CELERY_QUEUES:-celery,checks,notifications,correlation,alerts}
 
 beat: $(STAMP) ## Service mode: Celery beat (correlation, due health checks, escalations)
 	$(VENV)/bin/celery -A opsassist beat --loglevel $${LOG_LEVEL:-INFO} --schedule $${OPSASSIST_VAR_DIR:-var}/celerybeat-schedule

@@ -5,11 +5,13 @@ event -> incident -> WebSocket message. (Single events, against a peer: bench/pe
     .venv/bin/python bench/ingest.py --url URL --token TOKEN  # an already running server (no ceiling)
 
 --spawn creates a scratch PostgreSQL database (dropped afterwards) on OPSASSIST_TEST_POSTGRES_URL's
-server and uses Redis DB 14 of OPSASSIST_TEST_REDIS_URL's server; it starts `manage.py up` with
-WEB_CONCURRENCY web workers, a Celery worker and beat, exactly as `make up` does in service mode.
+server and uses Redis DB 14 of OPSASSIST_TEST_REDIS_URL's server, or OPSASSIST_BENCH_REDIS_URL (flushed
+afterwards); it starts `manage.py up` with WEB_CONCURRENCY web workers, a Celery worker and beat, exactly
+as `make up` does in service mode.
 
 - batch: POST arrays of 1000 events (2 connections); the ceiling is the same rows written straight into
-  the same table from psycopg (COPY, and multi-row INSERT; the faster counts), 2 connections too.
+  the same table from psycopg with COPY, 2 connections too, in the same run (a multi-row INSERT is shown
+  beside it for reference). Printed: API events/s, the COPY ceiling, the fraction, and the goal (>= 50 %).
 - latency: a WebSocket client stays connected to /ws/incidents/; each burst posts 5 ERROR events for a
   new service (the correlation threshold) and waits for that service's `incident.created` message.
   Printed: event -> incident row (the incident's detected_at minus the post) and incident row ->
@@ -35,6 +37,7 @@ import httpx
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
+GOAL_PERCENT = 50
 sys.path.insert(0, str(ROOT))
 
 
@@ -94,8 +97,8 @@ async def batch(base: str, headers: dict, batches: int, concurrency: int) -> flo
     return batches * 1000 / elapsed
 
 
-def ceiling(database_url: str, batches: int, connections: int = 2) -> float:
-    """Events/s written straight into incidents_event from psycopg, 1000 rows a transaction."""
+def ceiling(database_url: str, batches: int, connections: int = 2) -> dict[str, float]:
+    """Events/s written straight into incidents_event from psycopg, 1000 rows a transaction, by method."""
     import psycopg
     from psycopg.types.json import Jsonb
 
@@ -127,7 +130,7 @@ def ceiling(database_url: str, batches: int, connections: int = 2) -> float:
         results[method] = batches // connections * connections * 1000 / (time.perf_counter() - started)
         name = f"ceiling {method} x1000"
         print(f"{name:<24} {results[method]:>9.0f} events/s   (psycopg into the same table, {connections} connections)")
-    return max(results.values())
+    return results
 
 
 async def incident_latency(base: str, token: str, bursts: int) -> None:
@@ -169,7 +172,9 @@ def spawned_server(web_workers: int):
     from tests.server import running_server, scratch_database
 
     pg = os.environ.get("OPSASSIST_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    redis_url = os.environ.get("OPSASSIST_TEST_REDIS_URL", "redis://127.0.0.1:6379/13").rsplit("/", 1)[0] + "/14"
+    redis_url = os.environ.get("OPSASSIST_BENCH_REDIS_URL") or (
+        os.environ.get("OPSASSIST_TEST_REDIS_URL", "redis://127.0.0.1:6379/13").rsplit("/", 1)[0] + "/14"
+    )
     try:
         with scratch_database(pg, "opsassist_bench") as database_url, tempfile.TemporaryDirectory() as var:
             env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "INGEST_RATE_LIMIT": "",
@@ -204,8 +209,11 @@ def main() -> None:
         asyncio.run(batch(base, headers, 4, args.concurrency))  # warm-up
         api = asyncio.run(batch(base, headers, args.batches, args.concurrency))
         if database_url:
-            best = ceiling(database_url, args.batches)
-            print(f"{'API / ceiling':<24} {100 * api / best:>8.0f} %   (goal: >= 50 %)")
+            fraction = 100 * api / ceiling(database_url, args.batches)["copy"]
+            verdict = "MET" if fraction >= GOAL_PERCENT else "NOT MET"
+            print(f"{'API / COPY ceiling':<24} {fraction:>8.0f} %   (goal: >= {GOAL_PERCENT} %: {verdict})")
+        else:
+            print("API / COPY ceiling       not measured: the ceiling needs --spawn (its own database)")
         asyncio.run(incident_latency(base, token, args.bursts))
 
 

@@ -1,18 +1,24 @@
-"""Single-event ingestion, OpsAssist against Alerta, on the same machine, PostgreSQL and load generator.
+"""Single-event ingestion, OpsAssist against Alerta and against a bare app doing one INSERT per request,
+on the same machine, PostgreSQL and load generator.
 
     .venv/bin/python bench/peer.py                 # 2 rounds x 15 s per server, concurrency 16
 
-Both servers run at once from empty scratch databases on OPSASSIST_TEST_POSTGRES_URL's server (dropped
-afterwards); the runs alternate (Alerta, OpsAssist, Alerta, ...) and each starts from an empty table.
+All servers run at once from empty scratch databases on OPSASSIST_TEST_POSTGRES_URL's server (dropped
+afterwards); the runs alternate (Alerta, bare, OpsAssist, Alerta, ...) and each starts from an empty table.
 
 - OpsAssist: service mode exactly as `make up` starts it (uvicorn with WEB_CONCURRENCY = cores workers,
   Celery worker and beat, Redis DB 14), `POST /api/v1/events` with a token, rate limit off.
+- bare: bench/bare.py, built here: uvicorn with the same number of workers as OpsAssist, one INSERT per
+  request (autocommit, a psycopg async pool) into `bare_event`, a copy of OpsAssist's events table with
+  its indexes, in OpsAssist's database; no auth, validation or rate limit. Its rate is the ceiling that
+  group commit should reach or beat.
 - Alerta: alerta-server from PyPI in its own venv (var/bench/alerta-venv, made on first use), gunicorn
   --preload with 2 x cores + 1 sync workers, AUTH_REQUIRED=False, PLUGINS="" (its fastest setting
   here: the default plugins cost it ~40%), `POST /alert`.
 - Load: wrk (Debian package `wrk`; scripts/install-bench-deps.sh), a new, distinct event per request.
 
-Prints req/s, p50/p95/p99, errors, wrk's own CPU share, rows stored, and the ratio.
+Prints req/s, p50/p95/p99, errors, wrk's own CPU share, rows stored, and the ratios beside their goals:
+OpsAssist / Alerta >= 20x, OpsAssist / bare >= 1.0.
 """
 
 from __future__ import annotations
@@ -41,7 +47,10 @@ from tests.server import free_port, running_server, scratch_database  # noqa: E4
 
 ALERTA_VENV = ROOT / "var" / "bench" / "alerta-venv"
 PG = os.environ.get("OPSASSIST_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-REDIS = os.environ.get("OPSASSIST_TEST_REDIS_URL", "redis://127.0.0.1:6379/13").rsplit("/", 1)[0] + "/14"
+REDIS = os.environ.get("OPSASSIST_BENCH_REDIS_URL") or (
+    os.environ.get("OPSASSIST_TEST_REDIS_URL", "redis://127.0.0.1:6379/13").rsplit("/", 1)[0] + "/14"
+)
+GOALS = {"alerta": 20.0, "bare": 1.0}
 
 LUA = r"""
 local counter = 0
@@ -60,6 +69,7 @@ end
 """
 BODIES = {
     "opsassist": '{"service":"bench-%d","level":"INFO","message":"bench event %d-%d","host":"bench-1"}',
+    "bare": '{"service":"bench-%d","level":"INFO","message":"bench event %d-%d","host":"bench-1"}',
     "alerta": '{"resource":"bench-%d","event":"ev-%d-%d","environment":"Production","severity":"minor",'
     '"service":["bench"],"text":"bench event","origin":"bench-1"}',
 }
@@ -79,27 +89,33 @@ def ensure_alerta() -> Path:
 def alerta_server(database_url: str, workers: int):
     port = free_port()
     # Its fastest configuration: no auth, no plugins (with the default plugins it managed ~60% of this).
-    env = {**os.environ, "DATABASE_URL": database_url, "AUTH_REQUIRED": "False", "DEBUG": "False", "PLUGINS": ""}
-    log = tempfile.NamedTemporaryFile(prefix="alerta-", suffix=".log", delete=False)  # noqa: SIM115
-    proc = subprocess.Popen(
-        [str(ensure_alerta()), "--preload", "-w", str(workers), "-b", f"127.0.0.1:{port}", "--log-level", "warning",
-         "alerta:create_app()"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    env = {"DATABASE_URL": database_url, "AUTH_REQUIRED": "False", "DEBUG": "False", "PLUGINS": ""}
+    args = [str(ensure_alerta()), "--preload", "-w", str(workers), "-b", f"127.0.0.1:{port}", "--log-level",
+            "warning", "alerta:create_app()"]  # fmt: skip
+    with serving("alerta", args, env, f"http://127.0.0.1:{port}", "/management/healthcheck") as base:
+        yield base
+
+
+@contextmanager
+def bare_server(database_url: str, workers: int):
+    """bench/bare.py under uvicorn, writing into a copy of incidents_event made here."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE bare_event (LIKE incidents_event INCLUDING ALL)")
+    port = free_port()
+    args = [sys.executable, "-m", "uvicorn", "bench.bare:app", "--workers", str(workers), "--host", "127.0.0.1",
+            "--port", str(port), "--log-level", "warning", "--no-access-log"]  # fmt: skip
+    with serving("bare", args, {"BARE_DATABASE_URL": database_url}, f"http://127.0.0.1:{port}", "/") as base:
+        yield base
+
+
+@contextmanager
+def serving(name: str, args: list[str], env: dict[str, str], base: str, health: str):
+    """Run `args` (a server on `base`) in its own process group until `health` answers 200; stop it after."""
+    log = tempfile.NamedTemporaryFile(prefix=f"{name}-", suffix=".log", delete=False)  # noqa: SIM115
+    proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)  # fmt: skip
     try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                if httpx.get(base + "/management/healthcheck", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None:
-                raise RuntimeError(Path(log.name).read_text()[-3000:])
-            time.sleep(0.5)
-        else:
-            raise RuntimeError("alerta did not come up:\n" + Path(log.name).read_text()[-3000:])
+        _wait_until_up(base + health, proc, log.name)
         yield base
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -107,10 +123,24 @@ def alerta_server(database_url: str, workers: int):
         os.unlink(log.name)
 
 
+def _wait_until_up(url: str, proc: subprocess.Popen, log: str) -> None:
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            raise RuntimeError(Path(log).read_text()[-3000:])
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} did not come up:\n" + Path(log).read_text()[-3000:])
+
+
 def run_wrk(url: str, headers: dict, body: str, seconds: float, concurrency: int) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(f"BODY = [[{body}]]\n" + LUA)
-    args = ["wrk", "-t2", f"-c{concurrency}", f"-d{seconds}s", "-s", script.name, "--timeout", "10s"]
+    args = ["wrk", "-t2", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "-s", script.name, "--timeout", "10s"]
     for name, value in {"Content-Type": "application/json", **headers}.items():
         args += ["-H", f"{name}: {value}"]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -150,13 +180,16 @@ def main() -> None:
         env = {"DATABASE_URL": ops_db, "REDIS_URL": REDIS, "WEB_CONCURRENCY": str(cores), "INGEST_RATE_LIMIT": ""}
         ops_base, token, _ = stack.enter_context(running_server(var, env=env, timeout=120))
         alerta_base = stack.enter_context(alerta_server(alerta_db, 2 * cores + 1))
+        bare_base = stack.enter_context(bare_server(ops_db, cores))
         targets = {
             "alerta": (alerta_base + "/alert", {}, alerta_db, "alerts"),
+            "bare": (bare_base + "/events", {}, ops_db, "bare_event"),
             "opsassist": (ops_base + "/api/v1/events", {"Authorization": f"Token {token}"}, ops_db, "incidents_event"),
         }
         print(f"{cores} cores; concurrency {args.concurrency}; {args.rounds} rounds x {args.seconds:.0f} s each, "
-              f"alternating; Alerta: gunicorn --preload -w {2 * cores + 1} (sync); OpsAssist: {cores} uvicorn "
-              "workers + Celery worker + beat", flush=True)  # fmt: skip
+              f"alternating; Alerta: gunicorn --preload -w {2 * cores + 1} (sync); bare: {cores} uvicorn workers, "
+              f"one INSERT per request; OpsAssist: {cores} uvicorn workers + Celery worker + beat",
+              flush=True)  # fmt: skip
         results: dict[str, list[dict]] = {name: [] for name in targets}
         for round_no in range(1, args.rounds + 1):
             for name, (url, headers, database, table) in targets.items():
@@ -175,11 +208,12 @@ def main() -> None:
         for name, s in summary.items():
             print(f"{name:<10} median {s['rps']:8.0f} req/s   p50 {s['p50']:6.1f} ms   p95 {s['p95']:6.1f} ms   "
                   f"p99 {s['p99']:6.1f} ms   (load generator CPU {s['cpu']:.0f}% of one core)")  # fmt: skip
-        ratio = summary["opsassist"]["rps"] / summary["alerta"]["rps"]
-        print(
-            f"ratio      OpsAssist / Alerta = {ratio:.1f}x req/s (goal >= 5x); p99 "
-            f"{summary['opsassist']['p99']:.1f} ms vs {summary['alerta']['p99']:.1f} ms (goal: below Alerta's)"
-        )
+        for peer, goal in GOALS.items():
+            ratio = summary["opsassist"]["rps"] / summary[peer]["rps"]
+            verdict = "MET" if ratio >= goal else "NOT MET"
+            print(f"ratio      OpsAssist / {peer:<6} = {ratio:5.2f}x req/s   (goal >= {goal:g}x: {verdict})")
+        print(f"p99        OpsAssist {summary['opsassist']['p99']:.1f} ms, bare {summary['bare']['p99']:.1f} ms, "
+              f"Alerta {summary['alerta']['p99']:.1f} ms")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,8 +1,12 @@
-"""Alerts from other tools become incidents here, through get_or_open_incident and do_resolve only.
+"""Alerts from other tools become incidents here, through services' openers and do_recover only.
 
 An alert is kept by (source, fingerprint): Alertmanager's fingerprint, or a PagerDuty / generic
 `dedup_key`. Repeated notifications are idempotent: only a change of an alert's state writes a timeline
 entry. An incident resolves itself when every alert linked to it has resolved.
+
+Alertmanager's alerts are queued: the webhook stores a whole group in the inbox (`do_queue`) and answers,
+and `do_drain` applies the inbox in batches (see incidents/inbox.py). PagerDuty, the generic endpoint and
+OnCall's webhook apply one alert at a time (`do_fire`, `do_resolve_alert`).
 """
 
 from __future__ import annotations
@@ -39,7 +43,37 @@ class AlertIn:
     incident_service: str = ""  # the incident's service when it differs (an Alertmanager group's)
 
 
-def _fields(alert: AlertIn) -> dict:
+def to_json(alert: AlertIn) -> dict:
+    """The alert as JSON (for the inbox); `from_json` reads it back."""
+    data = dict(vars(alert))  # not asdict(): it deep-copies every label, and the answer waits for this
+    for name in ("starts_at", "ends_at"):
+        data[name] = data[name].isoformat() if data[name] is not None else None
+    return data
+
+
+def from_json(data: dict) -> AlertIn:
+    alert = AlertIn(**data)
+    for name in ("starts_at", "ends_at"):
+        if (value := getattr(alert, name)) is not None:
+            setattr(alert, name, datetime.fromisoformat(value))
+    return alert
+
+
+ALERT_FIELDS = (
+    "status",
+    "service",
+    "severity",
+    "summary",
+    "labels",
+    "annotations",
+    "starts_at",
+    "ends_at",
+    "generator_url",
+)
+
+
+def fields(alert: AlertIn) -> dict:
+    """The Alert row's ALERT_FIELDS for this alert."""
     return {
         "status": alert.status, "service": alert.service, "severity": alert.severity,
         "summary": alert.summary[:1024], "labels": alert.labels, "annotations": alert.annotations,
@@ -47,43 +81,22 @@ def _fields(alert: AlertIn) -> dict:
     }  # fmt: skip
 
 
-def do_ingest(batch: list[tuple[AlertIn, str]], *, actor) -> set[int]:
-    """Fire or resolve each (alert, incident_key) of one request, all or nothing; the incidents touched.
-
-    The alert rows already known are locked first in one order, so that two requests carrying the same
-    alerts in different orders wait for each other instead of deadlocking."""
-    incident_ids = set()
-    with transaction.atomic():
-        by_source: dict[str, set[str]] = {}
-        for alert, _ in batch:
-            by_source.setdefault(alert.source, set()).add(alert.fingerprint)
-        for source, fingerprints in sorted(by_source.items()):
-            rows = Alert.objects.select_for_update().filter(source=source, fingerprint__in=fingerprints)
-            list(rows.order_by("fingerprint").values_list("id", flat=True))
-        for alert, key in batch:
-            if alert.status == AlertStatus.FIRING:
-                incident_ids.add(do_fire(alert, incident_key=key, actor=actor)[1].pk)
-            elif (incident_id := do_resolve_alert(alert, actor=actor).incident_id) is not None:
-                incident_ids.add(incident_id)
-    return incident_ids
-
-
 def do_fire(alert: AlertIn, *, incident_key: str, actor) -> tuple[Alert, Incident]:
     """A firing alert opens or joins the unresolved incident of `incident_key` (the source_key)."""
     with transaction.atomic():
         row, created = Alert.objects.select_for_update().get_or_create(
-            source=alert.source, fingerprint=alert.fingerprint, defaults=_fields(alert)
+            source=alert.source, fingerprint=alert.fingerprint, defaults=fields(alert)
         )
         current = row.incident if row.incident is not None and row.incident.status in UNRESOLVED else None
         newly_firing = created or row.status != AlertStatus.FIRING or current is None
-        for name, value in _fields(alert).items():
+        for name, value in fields(alert).items():
             setattr(row, name, value)
         if current is None:
             current, _ = services.get_or_open_incident(
                 source=Source.ALERT, service=alert.incident_service or alert.service, component=alert.component,
                 host=alert.host,
                 source_key=incident_key, title=alert.summary, severity=alert.severity,
-                description=_describe(alert), actor=actor, labels=alert.labels,
+                description=describe(alert), actor=actor, labels=alert.labels,
             )  # fmt: skip
             row.incident = current
         elif newly_firing:
@@ -101,7 +114,7 @@ def do_resolve_alert(alert: AlertIn, *, actor) -> Alert:
     """Mark the alert resolved; resolve its incident when no alert of it still fires."""
     with transaction.atomic():
         row, created = Alert.objects.select_for_update().get_or_create(
-            source=alert.source, fingerprint=alert.fingerprint, defaults=_fields(alert)
+            source=alert.source, fingerprint=alert.fingerprint, defaults=fields(alert)
         )
         if not created and row.status == AlertStatus.RESOLVED:
             return row
@@ -132,7 +145,7 @@ def _recount(incident: Incident) -> None:
     live.broadcast_on_commit(incident.pk)
 
 
-def _describe(alert: AlertIn) -> str:
+def describe(alert: AlertIn) -> str:
     details = alert.annotations.get("description") or ""
     labels = ", ".join(f"{k}={v}" for k, v in sorted(alert.labels.items()))
     return "\n".join(filter(None, [details, f"Labels: {labels}" if labels else "", alert.generator_url]))

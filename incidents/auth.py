@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 
 from incidents.models import Integration
+
+LAST_USED_EVERY = timedelta(seconds=60)
 
 
 class IntegrationPrincipal:
@@ -36,8 +40,12 @@ class IntegrationPrincipal:
 
 def integration_for_key(key: str) -> Integration | None:
     integration = Integration.objects.filter(key_hash=Integration.hash_key(key), enabled=True).first()
-    if integration is not None:
-        Integration.objects.filter(pk=integration.pk).update(last_used_at=timezone.now())
+    now = timezone.now()
+    # At most once a minute: every request of a busy sender writing the same row serialized them on its lock.
+    if integration is not None and (
+        integration.last_used_at is None or now - integration.last_used_at > LAST_USED_EVERY
+    ):
+        Integration.objects.filter(pk=integration.pk).update(last_used_at=now)
     return integration
 
 

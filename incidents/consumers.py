@@ -26,6 +26,12 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 
 
+def person_group(user_id: int) -> str:
+    """Each connection of one person: an `access.revoked` message to it closes them all (deactivated,
+    role changed), and whoever reconnects is authorized afresh."""
+    return f"opsassist.person.{user_id}"
+
+
 class IncidentsConsumer(AsyncJsonWebsocketConsumer):
     """`/ws/incidents/`: refuses anonymous connections and users who may not view incidents; relays
     `incident.*`, `timeline.added` and `monitor.*` events while the credential it opened with is valid."""
@@ -39,10 +45,14 @@ class IncidentsConsumer(AsyncJsonWebsocketConsumer):
             return
         self.checked_at = time.monotonic()
         await self.channel_layer.group_add(LIVE_GROUP, self.channel_name)
+        await self.channel_layer.group_add(person_group(user.pk), self.channel_name)
         await self.accept()
 
     async def disconnect(self, code):
         await self.channel_layer.group_discard(LIVE_GROUP, self.channel_name)
+        user = self.scope.get("user")
+        if user is not None and user.is_authenticated:
+            await self.channel_layer.group_discard(person_group(user.pk), self.channel_name)
 
     async def receive_json(self, content, **kwargs):
         if content.get("type") == "ping" and await self._still_allowed():
@@ -76,6 +86,9 @@ class IncidentsConsumer(AsyncJsonWebsocketConsumer):
 
     async def timeline_added(self, event):
         await self.forward({"type": "timeline.added", "incident_id": event["incident_id"], "entry": event["entry"]})
+
+    async def access_revoked(self, event):
+        await self.close(code=4403)
 
     async def monitor_updated(self, event):
         await self.forward({"type": "monitor.updated", "monitor": event["monitor"]})

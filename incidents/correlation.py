@@ -12,11 +12,11 @@ A pass, whatever the number of services:
    grace), at most CORRELATION_LOOKBACK_SECONDS back: the cost follows the recent error rate, never the
    table's history, and a pass that runs late (a stalled worker, a database outage) still sees the
    bursts that crossed the threshold meanwhile, because the window is tested on the events' timestamps;
-3. one grouped statement finds the services that crossed the threshold, the exact sliding-window test
-   runs on their timestamps (read per chunk of services), and their incidents open in bulk
-   (`services.do_open_many`);
-4. per chunk of unresolved events-incidents, an index probe per incident finds its service's new
-   unlinked errors, they are linked by id, and `event_count` grows by what was linked.
+3. one grouped statement counts those events per service; for the services that crossed the threshold
+   the exact sliding-window test runs on their timestamps (read per chunk of services), and their
+   incidents open in bulk (`services.do_open_many`) with the events just read linked by id;
+4. per chunk of the other unresolved events-incidents whose service has such events, an index probe
+   per incident finds them, they are linked by id, and `event_count` grows by what was linked.
 No statement joins the events table as a scanned relation, so no plan turns quadratic on stale
 statistics (the incident behind this design: a join planned on statistics taken while the tables were
 empty ran for 22 minutes). Work per statement is bounded by chunks of BULK_CHUNK.
@@ -31,7 +31,7 @@ import time
 import uuid
 import zlib
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -77,6 +77,8 @@ class Burst:
     first_seen_at: datetime
     severity: str
     last_event_id: int
+    # The unlinked errors its incident takes at once (from one window before the burst on).
+    event_ids: list[int] = field(default_factory=list)
 
 
 def _unlinked_errors():
@@ -117,20 +119,21 @@ def _write_mark(now: datetime) -> None:
 # --- Finding bursts -----------------------------------------------------------------------------
 
 
-def find_bursts(since: datetime, threshold: int, window: timedelta) -> list[Burst]:
+def erring_services(since: datetime) -> dict[str, int]:
+    """Service → how many unlinked error events since `since` (one aggregate: its cost follows the recent
+    error rate). Only these services can open or gain anything in this pass."""
+    recent = _unlinked_errors().filter(timestamp__gte=since).order_by()
+    return dict(recent.values("service").annotate(n=Count("id")).values_list("service", "n"))
+
+
+def find_bursts(since: datetime, threshold: int, window: timedelta, erring: dict[str, int]) -> list[Burst]:
     """Services without an unresolved events-incident whose unlinked errors since `since` hold a burst:
     `threshold` of them within `window`, measured on their timestamps (the first such window wins).
 
     Separate statements with no join between them, so no plan can turn quadratic whatever the planner's
-    statistics say: one aggregate, then the crossing services' points by chunks of services."""
+    statistics say: the aggregate (`erring`), then the crossing services' points by chunks of services."""
     recent = _unlinked_errors().filter(timestamp__gte=since)
-    crossing = list(
-        recent.order_by()
-        .values("service")
-        .annotate(n=Count("id"))
-        .filter(n__gte=threshold)
-        .values_list("service", flat=True)
-    )
+    crossing = [service for service, n in erring.items() if n >= threshold]
     bursts: list[Burst] = []
     for chunk in _chunks(sorted(_without_open_incident(crossing))):
         rows = recent.filter(service__in=chunk).order_by("service", "timestamp", "id")
@@ -138,10 +141,10 @@ def find_bursts(since: datetime, threshold: int, window: timedelta) -> list[Burs
         service = None
         for row in rows.values_list("service", "timestamp", "level", "id"):
             if row[0] != service:
-                _add_burst(bursts, service, points, threshold, window)
+                _add_burst(bursts, service, points, threshold, window, since)
                 service, points = row[0], []
             points.append(row[1:])
-        _add_burst(bursts, service, points, threshold, window)
+        _add_burst(bursts, service, points, threshold, window, since)
     return bursts
 
 
@@ -158,13 +161,15 @@ def _without_open_incident(names: list[str]) -> set[str]:
     return set(names) - taken
 
 
-def _add_burst(bursts: list[Burst], service, points, threshold: int, window: timedelta) -> None:
+def _add_burst(bursts: list[Burst], service, points, threshold: int, window: timedelta, since: datetime) -> None:
     """Append the service's burst if its time-ordered points hold one."""
     for i in range(len(points) - threshold + 1):
         if points[i + threshold - 1][0] - points[i][0] <= window:
             levels = [level for _, level, _ in points[i : i + threshold]]
             worst = max(levels, key=lambda lv: SEVERITY_RANK[SEVERITY_BY_LEVEL[lv]])
-            bursts.append(Burst(service, points[i][0], SEVERITY_BY_LEVEL[worst], points[-1][2]))
+            bound = max(since, points[i][0] - window)  # what attach_events would link, see there
+            ids = [event_id for at, _, event_id in points if at >= bound]
+            bursts.append(Burst(service, points[i][0], SEVERITY_BY_LEVEL[worst], points[-1][2], ids))
             return
 
 
@@ -177,8 +182,9 @@ def _latest_messages(bursts: list[Burst]) -> dict[int, str]:
     return messages
 
 
-def open_bursts(bursts: list[Burst], window: timedelta, now: datetime) -> list[int]:
-    """Open one incident per burst, in bulk; returns the ids opened."""
+def open_bursts(bursts: list[Burst], window: timedelta, now: datetime) -> tuple[list[int], int]:
+    """Open one incident per burst, in bulk, with the burst's events linked (the pass read them already:
+    no search per incident). Returns (the ids opened, events linked)."""
     messages = _latest_messages(bursts)
     minutes = max(1, round(window.total_seconds() / 60))
     threshold = settings.CORRELATION_THRESHOLD
@@ -194,9 +200,17 @@ def open_bursts(bursts: list[Burst], window: timedelta, now: datetime) -> list[i
                 description=f"{threshold} or more {'/'.join(ERROR_LEVELS)} events from {burst.service} "
                 f"within {minutes} minutes.",
                 first_seen_at=burst.first_seen_at,
+                event_count=len(burst.event_ids),
             )
         )
-    return [incident.pk for incident in services.do_open_many(specs, actor="correlation", now=now)]
+    opened = {incident.service: incident.pk for incident in services.do_open_many(specs, actor="correlation", now=now)}
+    # A burst whose service had an unresolved incident after all opened nothing: attach_events links it.
+    pairs = [(event_id, opened[b.service]) for b in bursts if b.service in opened for event_id in b.event_ids]
+    gained = Counter(_link_pairs(pairs))
+    # event_count went in with the count read; it is corrected if fewer linked (deleted meanwhile).
+    expected = {opened[b.service]: len(b.event_ids) for b in bursts if b.service in opened}
+    _add_to_event_counts(Counter({pk: gained[pk] - n for pk, n in expected.items() if gained[pk] != n}))
+    return sorted(opened.values()), gained.total()
 
 
 # --- Attaching events ---------------------------------------------------------------------------
@@ -229,6 +243,10 @@ FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, incident)
 WHERE e.id = v.id AND e.id = ANY(%s::bigint[])
 RETURNING e.incident_id
 """
+LINK_SQL_SQLITE = """
+UPDATE incidents_event SET incident_id = t.column2 FROM (VALUES {values}) AS t
+WHERE incidents_event.id = t.column1 RETURNING incidents_event.incident_id
+"""
 # SQLite (no LATERAL; its planner keeps no statistics unless asked) scans the VALUES and searches the
 # index for each row, in one statement.
 ATTACH_SQL_SQLITE = f"""
@@ -240,13 +258,20 @@ RETURNING incidents_event.incident_id
 """  # noqa: S608
 
 
-def attach_events(since: datetime, window: timedelta) -> tuple[int, list[int]]:
+def attach_events(
+    since: datetime, window: timedelta, erring: Collection[str], skip: Collection[int] = ()
+) -> tuple[int, list[int]]:
     """Link unlinked error events (timestamps since `since`) to their service's unresolved
     events-incident: those from one window before its first burst event on (late stragglers of the
-    burst included, last week's errors not). Returns (events linked, incident ids that gained events)."""
+    burst included, last week's errors not). Only the incidents of `erring` services are probed (after
+    a mass outage, thousands stay unresolved with nothing new); `skip`: incidents this pass opened with
+    their events. Returns (events linked, incident ids that gained events)."""
     targets = Incident.objects.filter(source=Source.EVENTS, status__in=UNRESOLVED).order_by()
+    rows = [
+        row for row in targets.values_list("id", "service", "first_seen_at") if row[1] in erring and row[0] not in skip
+    ]
     gained: Counter[int] = Counter()
-    for chunk in _chunks(list(targets.values_list("id", "service", "first_seen_at"))):
+    for chunk in _chunks(rows):
         gained.update(_link_chunk(chunk, since, window))
     _add_to_event_counts(gained)
     return sum(gained.values()), sorted(gained)
@@ -275,14 +300,25 @@ def _link_chunk(chunk: list[tuple[int, str, datetime | None]], since: datetime, 
             return [pk for (pk,) in cursor.fetchall()]
         cursor.execute(PAIRS_SQL_POSTGRES, [[pk for pk, _, _ in chunk], [service for _, service, _ in chunk], bounds])
         pairs = cursor.fetchall()
-        linked: list[int] = []
+    return _link_pairs(pairs)
+
+
+def _link_pairs(pairs: list[tuple[int, int]]) -> list[int]:
+    """Link these (event id, incident id) pairs, by primary key only; the incident id of each event linked."""
+    linked: list[int] = []
+    with connection.cursor() as cursor:
         for part in _chunks(pairs):
+            if connection.vendor != "postgresql":
+                values = ", ".join(["(%s, %s)"] * len(part))
+                cursor.execute(LINK_SQL_SQLITE.format(values=values), [v for pair in part for v in pair])
+                linked += [pk for (pk,) in cursor.fetchall()]
+                continue
             # Arrays as text literals: psycopg's list dumper costs more than the statement here.
             ids = "{" + ",".join(str(event_id) for event_id, _ in part) + "}"
             incidents = "{" + ",".join(str(incident) for _, incident in part) + "}"
             cursor.execute(LINK_SQL_POSTGRES, [ids, incidents, ids])
             linked += [pk for (pk,) in cursor.fetchall()]
-        return linked
+    return linked
 
 
 # --- One pass -----------------------------------------------------------------------------------
@@ -348,10 +384,13 @@ def _run_pass(now: datetime) -> PassResult:
     window = timedelta(seconds=settings.CORRELATION_WINDOW_SECONDS)
     since = scan_start(now, window)
     result = PassResult()
-    bursts = find_bursts(since, threshold, window)
+    erring = erring_services(since)
+    bursts = find_bursts(since, threshold, window, erring)
+    linked = 0
     if bursts:
-        result.opened = open_bursts(bursts, window, now)
-    result.attached, result.updated = attach_events(since, window)
+        result.opened, linked = open_bursts(bursts, window, now)
+    result.attached, result.updated = attach_events(since, window, erring, skip=frozenset(result.opened))
+    result.attached += linked
     return result
 
 

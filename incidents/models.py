@@ -106,6 +106,8 @@ class Incident(models.Model):
             models.Index(
                 fields=["source", "service"], condition=Q(status__in=UNRESOLVED), name="incident_unresolved_idx"
             ),
+            # Used by analytics (incidents/rollup.py): services with an ongoing incident are computed raw.
+            models.Index(fields=["service"], condition=Q(resolved_at__isnull=True), name="incident_ongoing_idx"),
             # Used by the release task every 15 s: incidents whose paging waits for a hold to lift.
             models.Index(
                 fields=["id"], condition=Q(paging_held=True, status__in=UNRESOLVED), name="incident_paging_held_idx"
@@ -218,6 +220,30 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source}:{self.fingerprint} ({self.status})"
+
+
+class AlertInbox(models.Model):
+    """One request's alerts, accepted and not yet applied (the durable queue of Alertmanager intake).
+
+    The webhook stores the whole group as one row and answers; a drain applies rows in id order and
+    deletes them in the same transaction, so a drain that dies mid-batch leaves its rows for the next one.
+    `alerts` is a list of `[alert, incident key]`, each alert normalized (`incidents.alerts.AlertIn`)."""
+
+    id = models.BigAutoField(primary_key=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    actor = models.CharField(max_length=150)
+    size = models.PositiveIntegerField()
+    alerts = models.JSONField()
+    # Set when the row failed to apply on its own (a bug, not an outage): kept aside, with the error.
+    failed_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "alert inbox"
+
+    def __str__(self) -> str:
+        return f"{self.size} alert(s) from {self.actor}"
 
 
 class Note(models.Model):
@@ -394,3 +420,42 @@ class Silence(models.Model):
 
     def __str__(self) -> str:
         return f"silence {self.matchers} until {self.ends_at:%Y-%m-%d %H:%M}"
+
+
+class ServiceDay(models.Model):
+    """Daily rollup for analytics, one row per (UTC day, service): incidents detected that day, and the merged
+    downtime of the service's *resolved* incidents within the day (their intervals' union clipped to the day,
+    so days add up exactly). Rebuilt per (service, days) from ServiceDayChange rows (incidents/rollup.py)."""
+
+    day = models.DateField()
+    service = models.CharField(max_length=255)
+    incidents = models.PositiveIntegerField(default=0)
+    downtime_seconds = models.FloatField(default=0.0)
+    # The longest resolved incident detected that day: bounds how far back analytics looks for incidents
+    # still running into a window's first hours.
+    longest_seconds = models.FloatField(default=0.0)
+
+    class Meta:
+        ordering = ["day", "service"]
+        constraints = [models.UniqueConstraint(fields=["service", "day"], name="incidents_serviceday_unique")]
+        # Used by analytics on every computation: the longest resolved incident.
+        indexes = [models.Index(fields=["longest_seconds"], name="serviceday_longest_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.service}: {self.incidents} incidents, {self.downtime_seconds:.0f} s down"
+
+
+class ServiceDayChange(models.Model):
+    """Days [since, until] of one service whose ServiceDay rows are stale. Written by database triggers
+    (migration 0006) in the same transaction as every insert, delete, or change of an incident's service,
+    detected_at or resolved_at, whatever wrote it (services, bulk SQL, admin); consumed by the rollup."""
+
+    service = models.CharField(max_length=255)
+    since = models.DateTimeField()
+    until = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.service} {self.since:%Y-%m-%d}..{self.until:%Y-%m-%d}"

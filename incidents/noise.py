@@ -144,13 +144,26 @@ def anything_active(now: datetime) -> bool:
     )
 
 
+class ActiveNoise:
+    """The maintenance windows and silences active at one moment, read once: a mass opening asks each of
+    its thousands of incidents' flags of it, with no query each."""
+
+    def __init__(self, now: datetime):
+        self.windows = list(MaintenanceWindow.objects.filter(starts_at__lte=now, ends_at__gt=now))
+        self.silences = list(Silence.objects.filter(starts_at__lte=now, ends_at__gt=now))
+
+    def flags(self, *, service: str, source: str, severity: str, labels: dict) -> dict:
+        """`flags_on_open` for one incident."""
+        facts = {"service": service, "source": source, "severity": severity}
+        return {
+            "in_maintenance": any(service in window.services for window in self.windows),
+            "silenced": any(matches(silence.matchers, facts, labels) for silence in self.silences),
+        }
+
+
 def flags_on_open(*, service: str, source: str, severity: str, labels: dict, now: datetime) -> dict:
     """`in_maintenance` / `silenced` for an incident about to open."""
-    facts = {"service": service, "source": source, "severity": severity}
-    return {
-        "in_maintenance": active_window(service, now) is not None,
-        "silenced": active_silence(facts, labels, now) is not None,
-    }
+    return ActiveNoise(now).flags(service=service, source=source, severity=severity, labels=labels)
 
 
 def why_quiet(incident: Incident, now: datetime) -> str | None:

@@ -14,11 +14,11 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
-from incidents import live, noise
+from incidents import bulk, live, noise
 from incidents.choices import (
     ALLOWED_MOVES,
     SEVERITY_RANK,
@@ -39,6 +39,11 @@ SYSTEM = "system"
 
 # Sent after the transaction that opened an incident commits: on-call assignment, AI analysis.
 incident_opened = Signal()
+# Sent after the transaction that opened incidents in bulk (`do_open_many`) commits, once per at most
+# BULK_CHUNK of them (kwargs: incidents, a list) instead of `incident_opened` for each: receivers queue
+# one task per batch, so a mass outage does not queue thousands of tasks. Whoever receives
+# `incident_opened` receives this too.
+incidents_opened = Signal()
 # Sent after commit when an incident's status changed (kwargs: incident, old, new, actor).
 incident_status_changed = Signal()
 # Sent after commit when an incident is assigned to someone new (kwargs: incident, user, actor, entry_id).
@@ -160,59 +165,57 @@ class OpenSpec:
     source_key: str = ""
     description: str = ""
     first_seen_at: datetime | None = None
+    event_count: int = 0  # the events the caller links to it in the same transaction
 
 
 # Rows per INSERT / IN list: well under SQLite's and psycopg's parameter limits.
 BULK_CHUNK = 500
+# Rows per set-based INSERT (PostgreSQL): each statement stays well inside the correlation pass's
+# statement_timeout however large the outage, or a timed-out pass would be retried forever.
+BULK_INSERT = 2000
+
+
+def _parts(items: list, size: int) -> list[list]:
+    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 def do_open_many(specs: list[OpenSpec], *, actor, now: datetime | None = None) -> list[Incident]:
     """Bulk `get_or_open_incident`: open an incident for every spec whose failing thing has none unresolved.
 
-    One INSERT ... ON CONFLICT DO NOTHING per chunk: the partial unique constraint
-    `incidents_incident_one_unresolved` stays the guarantee, so a spec whose thing already has (or
-    concurrently gets) an unresolved incident is skipped, never duplicated. The rows that really went in
-    are re-read by their fresh uuids. Then their timeline entries in bulk, and after commit one
-    `incident_opened` per incident (no query each) and their live updates in batches.
+    One INSERT ... ON CONFLICT DO NOTHING per BULK_INSERT rows on PostgreSQL (per BULK_CHUNK elsewhere):
+    the partial unique constraint `incidents_incident_one_unresolved` stays the guarantee, so a spec whose
+    thing already has (or concurrently gets) an unresolved incident is skipped, never duplicated. Then
+    their timeline entries the same way, and after commit their live updates (one query per chunk) and
+    one `incidents_opened` per chunk.
     Returns only the incidents this call opened.
     """
     if not specs:
         return []
     now = now or timezone.now()
-    # Maintenance and silences are looked up per spec only while one is active (rarely, and never per query
-    # otherwise: a mass outage must open fast).
-    quiet = noise.anything_active(now)
-    rows = [_new_incident(spec, now, _open_flags(spec, now) if quiet else _NO_FLAGS) for spec in specs]
+    # The active maintenance windows and silences are read once, not per incident: a mass outage opens fast.
+    quiet = noise.ActiveNoise(now)
+    rows = [_new_incident(spec, now, _open_flags(quiet, spec)) for spec in specs]
     with transaction.atomic():
-        Incident.objects.bulk_create(rows, batch_size=BULK_CHUNK, ignore_conflicts=True)
-        opened = _reread(rows)
-        TimelineEntry.objects.bulk_create(
-            [_created_entry(incident, actor, now) for incident in opened], batch_size=BULK_CHUNK
-        )
+        storm, adopted = _storm_for_batch(len(rows), now)
+        opened = _insert_incidents(rows, now, parent=storm)
+        _insert_created_entries(opened, actor, now)
         StatusCount.objects.add_many([(incident.status, incident.severity) for incident in opened])
         _after_open_many(opened, now)
+        if storm is not None:
+            _announce_joined(storm, adopted + [incident.pk for incident in opened], now)
     _after_commit_opened(opened)
     return opened
 
 
-_NO_FLAGS = {"in_maintenance": False, "silenced": False}
-
-
-def _open_flags(spec: OpenSpec, now: datetime) -> dict:
-    return noise.flags_on_open(service=spec.service, source=spec.source, severity=spec.severity, labels={}, now=now)
+def _open_flags(quiet: noise.ActiveNoise, spec: OpenSpec) -> dict:
+    return quiet.flags(service=spec.service, source=spec.source, severity=spec.severity, labels={})
 
 
 def _after_open_many(opened: list[Incident], now: datetime) -> None:
-    """`do_after_open` for a batch: flags noted per incident, the storm joined once for the whole batch."""
-    if not opened:
-        return
+    """`do_after_open` for a batch: flags noted per incident (the storm was joined at the INSERT)."""
     for incident in opened:
         if incident.in_maintenance or incident.silenced:
             _note_flags(incident, {"in_maintenance": incident.in_maintenance, "silenced": incident.silenced}, now)
-    _join_storm(opened[0], now)
-    parents = dict(Incident.objects.filter(pk__in=[i.pk for i in opened]).values_list("pk", "parent_id"))
-    for incident in opened:
-        incident.parent_id = parents.get(incident.pk)
 
 
 def _new_incident(spec: OpenSpec, now: datetime, flags: dict) -> Incident:
@@ -222,8 +225,51 @@ def _new_incident(spec: OpenSpec, now: datetime, flags: dict) -> Incident:
     return Incident(
         source=spec.source, service=spec.service, component=spec.component, host=spec.host,
         source_key=spec.source_key, title=spec.title[:500], severity=spec.severity, description=spec.description,
-        detected_at=now, first_seen_at=spec.first_seen_at or now, **flags,
+        detected_at=now, first_seen_at=spec.first_seen_at or now, event_count=spec.event_count, **flags,
     )  # fmt: skip
+
+
+# What differs between the incidents of one bulk opening; every other column is a new incident's default.
+_VARYING = ("uuid", "source", "service", "component", "host", "source_key", "title", "severity", "description",
+            "first_seen_at", "event_count", "in_maintenance", "silenced")  # fmt: skip
+
+
+def _insert_incidents(rows: list[Incident], now: datetime, parent: Incident | None) -> list[Incident]:
+    """The rows that went in (the others' failing things have an unresolved incident), with their ids,
+    under the storm's major incident `parent` if there is one (set here: not rewritten afterwards).
+
+    PostgreSQL: set-based statements, rows in the order of the constraint's key, so two concurrent
+    openings of overlapping sets wait for each other in one order, never in a cycle."""
+    for row in rows:
+        row.parent_id = parent.pk if parent is not None else None
+    if connection.vendor != "postgresql":
+        Incident.objects.bulk_create(rows, batch_size=BULK_CHUNK, ignore_conflicts=True)
+        return _reread(rows)
+    rows = sorted(rows, key=lambda r: (r.source, r.service, r.component, r.host, r.source_key))
+    ids: dict[uuid.UUID, int] = {}
+    for part in _parts(rows, BULK_INSERT):
+        columns = {name: [getattr(row, name) for row in part] for name in _VARYING}
+        constants = {"detected_at": now, "parent_id": parent.pk if parent is not None else None}
+        returned = bulk.insert_many(
+            Incident, columns, constants=constants, ignore_conflicts=True, returning=("uuid", "id")
+        )
+        ids.update(returned)
+    kept = [row for row in rows if row.uuid in ids]
+    for row in kept:
+        row.pk, row.detected_at = ids[row.uuid], now
+        row._state.adding, row._state.db = False, connection.alias
+    return sorted(kept, key=lambda row: row.pk)
+
+
+def _insert_created_entries(opened: list[Incident], actor, now: datetime) -> None:
+    if connection.vendor != "postgresql":
+        entries = [_created_entry(incident, actor, now) for incident in opened]
+        TimelineEntry.objects.bulk_create(entries, batch_size=BULK_CHUNK)
+        return
+    constants = {"kind": TimelineKind.CREATED, "actor": actor_name(actor), "at": now}
+    for part in _parts(opened, BULK_INSERT):
+        columns = {"incident_id": [i.pk for i in part], "text": [_created_text(i) for i in part]}
+        bulk.insert_many(TimelineEntry, columns, constants=constants)
 
 
 def _reread(rows: list[Incident]) -> list[Incident]:
@@ -240,27 +286,28 @@ def _reread(rows: list[Incident]) -> list[Incident]:
     return sorted(kept, key=lambda row: row.pk)
 
 
+def _created_text(incident: Incident) -> str:
+    return f"Incident opened from {incident.source}: {incident.title}"
+
+
 def _created_entry(incident: Incident, actor, now: datetime) -> TimelineEntry:
-    text = f"Incident opened from {incident.source}: {incident.title}"
-    return TimelineEntry(incident=incident, kind=TimelineKind.CREATED, actor=actor_name(actor), text=text, at=now)
+    kind, text = TimelineKind.CREATED, _created_text(incident)
+    return TimelineEntry(incident=incident, kind=kind, actor=actor_name(actor), text=text, at=now)
 
 
 def _after_commit_opened(opened: list[Incident]) -> None:
-    """What `get_or_open_incident` queues per incident, as two callbacks for the whole batch."""
-    ids = [incident.pk for incident in opened]
+    """What `get_or_open_incident` queues per incident, batched: the live updates of the transaction go
+    out together, then one `incidents_opened` per chunk."""
+    for incident in opened:
+        live.broadcast_on_commit(incident.pk, created=True)
 
     def send_signals():
-        for incident in opened:
-            for receiver, result in incident_opened.send_robust(sender=Incident, incident=incident):
+        for chunk in _parts(opened, BULK_CHUNK):
+            for receiver, result in incidents_opened.send_robust(sender=Incident, incidents=chunk):
                 if isinstance(result, Exception):
                     log.error("incident signal receiver %s failed: %r", receiver, result)
 
-    def broadcast():
-        for start in range(0, len(ids), BULK_CHUNK):
-            live.broadcast_many(ids[start : start + BULK_CHUNK], created=True)
-
     # As in get_or_open_incident: browsers hear of the incident before its follow-ups can update it.
-    transaction.on_commit(broadcast, robust=True)
     transaction.on_commit(send_signals)
 
 
@@ -270,7 +317,7 @@ def do_after_open(incident: Incident, flags: dict, now: datetime) -> None:
     `noise.flags_on_open`, stored on the row at creation), and the incident may join an alert storm, which
     paging must see."""
     _note_flags(incident, flags, now)
-    _join_storm(incident, now)
+    _join_storm([incident], now)
 
 
 def _note_flags(incident: Incident, flags: dict, now: datetime) -> None:
@@ -511,10 +558,14 @@ def suppression_for(incident: Incident, now: datetime | None = None, *, storm: b
     for what a person asked for (a reassignment): a storm holds only the automatic per-incident pages."""
     now = now or timezone.now()
     if storm and incident.parent_id is not None:
-        return f"part of alert storm #{incident.parent_id}, which is paged for the group"
+        return _storm_reason(incident.parent_id)
     if incident.snoozed_until is not None and incident.snoozed_until > now:
         return f"snoozed until {incident.snoozed_until:%Y-%m-%d %H:%M} UTC"
     return noise.why_quiet(incident, now)
+
+
+def _storm_reason(parent_id: int) -> str:
+    return f"part of alert storm #{parent_id}, which is paged for the group"
 
 
 def do_hold_paging(incident: Incident, reason: str) -> bool:
@@ -526,6 +577,30 @@ def do_hold_paging(incident: Incident, reason: str) -> bool:
         live.broadcast_on_commit(incident.pk)
     incident.paging_held = True
     return bool(held)
+
+
+def do_hold_storm_children(incident_ids: list[int], *, actor) -> set[int]:
+    """The storm children among these incidents, for paging code that handles a batch: `do_hold_paging`
+    for the open ones in bulk (their storm is paged for the group, and nothing else about them needs
+    checking), once per hold; one UPDATE, one INSERT of timeline entries and one live batch per chunk.
+    Returns the ids of every storm child among them (held now or already, or no longer open)."""
+    children: set[int] = set()
+    for chunk in _parts(incident_ids, BULK_CHUNK):
+        parents = dict(Incident.objects.filter(pk__in=chunk, parent__isnull=False).values_list("pk", "parent_id"))
+        children.update(parents)
+        with transaction.atomic():
+            due = Incident.objects.select_for_update().filter(pk__in=parents, status=Status.OPEN, paging_held=False)
+            held = sorted(due.values_list("pk", flat=True))
+            Incident.objects.filter(pk__in=held).update(paging_held=True)
+            entries = TimelineEntry.objects.bulk_create(
+                TimelineEntry(incident_id=pk, kind=TimelineKind.ESCALATION, actor=actor_name(actor),
+                              text=f"Nobody was paged: {_storm_reason(parents[pk])}.")
+                for pk in held
+            )  # fmt: skip
+            live.timeline_many_on_commit(entries)
+            for pk in held:
+                live.broadcast_on_commit(pk)
+    return children
 
 
 def claim_released(incident: Incident) -> bool:
@@ -637,42 +712,62 @@ def _storm_parent() -> Incident | None:
     ).first()  # fmt: skip
 
 
-def _join_storm(incident: Incident, now: datetime) -> None:
+def _join_storm(opened: list[Incident], now: datetime) -> None:
     """More than STORM_THRESHOLD incidents opened within STORM_WINDOW_SECONDS: they hang under one major
-    incident, paged once for the group. A storm lasts while incidents keep joining within the window."""
-    if is_storm_parent(incident):
+    incident, paged once for the group. A storm lasts while incidents keep joining within the window.
+    `opened`: the incident just opened, or a bulk opening's whole batch (all join a raging storm)."""
+    opened = [incident for incident in opened if not is_storm_parent(incident)]
+    if not opened:
         return
+    parent, adopted = _storm_for_batch(0, now)
+    if parent is None:
+        return
+    joining = [incident.pk for incident in opened if incident.pk not in adopted]
+    _adopt(parent, joining, now)
+    _announce_joined(parent, adopted + joining, now)
+    for incident in opened:
+        incident.parent_id = parent.pk
+
+
+def _storm_for_batch(coming: int, now: datetime) -> tuple[Incident | None, list[int]]:
+    """The storm that incidents opened now join: the raging one, or a new one when more than
+    STORM_THRESHOLD opened within the window, counting `coming` about to open (a bulk opening decides
+    before its INSERT, so its rows go in with their parent; should some of them turn out to have an
+    unresolved incident already, the storm may group a few fewer than the threshold). Returns (the storm's
+    major incident or None, the ids of the earlier incidents it adopted, to announce with the others)."""
     since = now - timedelta(seconds=settings.STORM_WINDOW_SECONDS)
     parent = _storm_parent()
-    raging = parent is not None and (
-        parent.detected_at >= since or parent.children.filter(detected_at__gte=since).exists()
-    )
-    if not raging:
-        recent = Incident.objects.filter(detected_at__gte=since).exclude(source=Source.MANUAL, source_key=STORM_KEY)
-        count = recent.count()
-        if count <= settings.STORM_THRESHOLD:
-            return
-        parent, _ = get_or_open_incident(
-            source=Source.MANUAL, service=settings.STORM_SERVICE, source_key=STORM_KEY, severity=Severity.CRITICAL,
-            title=f"Alert storm: {count} incidents", actor=SYSTEM, now=now,
-            description=f"More than {settings.STORM_THRESHOLD} incidents opened within "
-            f"{settings.STORM_WINDOW_SECONDS} s; they are grouped here and paged once.",
-        )  # fmt: skip
-        joining = recent.filter(status__in=UNRESOLVED, parent__isnull=True).exclude(pk=parent.pk)
-        if parent.detected_at < since:  # an old storm incident nobody resolved: this new wave pages again
-            Incident.objects.filter(pk=parent.pk).update(paging_held=True)
-            record(parent, TimelineKind.UPDATE, SYSTEM, "A new wave of incidents joined this storm.", at=now)
-    else:
-        assert parent is not None  # raging needs a parent
-        joining = Incident.objects.filter(pk=incident.pk, parent__isnull=True)
-    _attach(parent, list(joining.values_list("pk", flat=True)), now)
-    incident.parent_id = parent.pk
+    if parent is not None and (parent.detected_at >= since or parent.children.filter(detected_at__gte=since).exists()):
+        return parent, []
+    recent = Incident.objects.filter(detected_at__gte=since).exclude(source=Source.MANUAL, source_key=STORM_KEY)
+    count = recent.count() + coming
+    if count <= settings.STORM_THRESHOLD:
+        return None, []
+    parent, _ = get_or_open_incident(
+        source=Source.MANUAL, service=settings.STORM_SERVICE, source_key=STORM_KEY, severity=Severity.CRITICAL,
+        title=f"Alert storm: {count} incidents", actor=SYSTEM, now=now,
+        description=f"More than {settings.STORM_THRESHOLD} incidents opened within "
+        f"{settings.STORM_WINDOW_SECONDS} s; they are grouped here and paged once.",
+    )  # fmt: skip
+    if parent.detected_at < since:  # an old storm incident nobody resolved: this new wave pages again
+        Incident.objects.filter(pk=parent.pk).update(paging_held=True)
+        record(parent, TimelineKind.UPDATE, SYSTEM, "A new wave of incidents joined this storm.", at=now)
+    orphans = recent.filter(status__in=UNRESOLVED, parent__isnull=True).exclude(pk=parent.pk)
+    adopted = list(orphans.values_list("pk", flat=True))
+    _adopt(parent, adopted, now)
+    return parent, adopted
 
 
-def _attach(parent: Incident, ids: list[int], now: datetime) -> None:
+def _adopt(parent: Incident, ids: list[int], now: datetime) -> None:
+    """Hang these incidents (those without a parent) under the storm's major incident."""
+    for part in _parts(ids, BULK_CHUNK):
+        Incident.objects.filter(pk__in=part, parent__isnull=True).update(parent=parent, updated_at=now)
+
+
+def _announce_joined(parent: Incident, ids: list[int], now: datetime) -> None:
+    """The storm's title counts its children; its timeline and live pages hear who joined."""
     if not ids:
         return
-    Incident.objects.filter(pk__in=ids, parent__isnull=True).update(parent=parent, updated_at=now)
     total = parent.children.count()
     Incident.objects.filter(pk=parent.pk).update(title=f"Alert storm: {total} incidents", updated_at=now)
     record(parent, TimelineKind.UPDATE, SYSTEM, f"{len(ids)} incident(s) joined the storm ({total} in all).",

@@ -4,12 +4,15 @@ so every web worker shares the count; process memory in embedded mode. Over the 
 Retry-After. When the cache is unreachable the limit is not applied: events are never refused for it.
 
 `IngestThrottle` serves the DRF views; `acharge` the event-loop ingestion path (incidents.fastingest),
-on the same counters."""
+on the same counters: the charges that arrive while one round trip to Redis is in flight share the next."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import time
+import weakref
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -18,6 +21,7 @@ from django.core.cache.backends.redis import RedisCache
 from rest_framework.throttling import SimpleRateThrottle
 
 from incidents.auth import integration_of
+from opsassist.lib.grouped import Grouped
 
 if TYPE_CHECKING:
     import redis.asyncio
@@ -82,7 +86,9 @@ class IngestThrottle(SimpleRateThrottle):
         return max(1.0, self.window_end - time.time())
 
 
-_redis_clients: dict[str, redis.asyncio.Redis] = {}  # per Redis location and event loop
+# Per event loop (forgotten with it) and Redis location.
+_charges: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Grouped[tuple[str, int, int], int]]]
+_charges = weakref.WeakKeyDictionary()
 
 
 async def acharge(ident: str, cost: int) -> float | None:
@@ -106,18 +112,34 @@ async def acharge(ident: str, cost: int) -> float | None:
 
 
 async def _redis_charge(cache: RedisCache, key: str, cost: int, duration: int) -> int:
-    import asyncio
-
     import redis.asyncio
 
     location = cache._servers[0]  # type: ignore[attr-defined]  # set by RedisCache.__init__; not in the stubs
-    slot = f"{location}@{id(asyncio.get_running_loop())}"  # a client belongs to one event loop
-    client = _redis_clients.get(slot)
-    if client is None:
-        client = _redis_clients[slot] = redis.asyncio.Redis.from_url(location, socket_timeout=1)
-    # The same key and integer encoding as Django's RedisCache add() + incr(): one round trip.
+    per_location = _charges.setdefault(asyncio.get_running_loop(), {})  # a client belongs to one event loop
+    grouped = per_location.get(location)
+    if grouped is None:
+        client = redis.asyncio.Redis.from_url(location, socket_timeout=1)
+        grouped = per_location[location] = Grouped(functools.partial(_charge_round, client))
+    return await grouped((key, cost, duration))
+
+
+async def _charge_round(client: redis.asyncio.Redis, charges: list[tuple[str, int, int]]) -> list[int]:
+    """The charges that arrived during the previous round, in one round trip: one increment per key by
+    the sum of its costs. Each charge gets the count it would have had alone, in arrival order."""
+    totals: dict[str, int] = {}
+    durations: dict[str, int] = {}
+    for key, cost, duration in charges:
+        totals[key] = totals.get(key, 0) + cost
+        durations[key] = duration
+    # The same key and integer encoding as Django's RedisCache add() + incr().
     async with client.pipeline(transaction=False) as pipe:
-        pipe.set(key, 0, ex=duration + 1, nx=True)
-        pipe.incrby(key, cost)
-        _, count = await pipe.execute()
-    return count
+        for key, total in totals.items():
+            pipe.set(key, 0, ex=durations[key] + 1, nx=True)
+            pipe.incrby(key, total)
+        replies = await pipe.execute()
+    counts = {key: count - totals[key] for key, count in zip(totals, replies[1::2], strict=True)}
+    results = []
+    for key, cost, _ in charges:
+        counts[key] += cost
+        results.append(counts[key])
+    return results

@@ -12,11 +12,13 @@ class OncallConfig(AppConfig):
             incident_opened,
             incident_reassigned,
             incident_status_changed,
+            incidents_opened,
             page_requested,
         )
         from oncall import receivers
 
         incident_opened.connect(receivers.on_incident_opened, dispatch_uid="oncall.opened")
+        incidents_opened.connect(receivers.on_incidents_opened, dispatch_uid="oncall.opened-many")
         incident_status_changed.connect(receivers.on_status_changed, dispatch_uid="oncall.status")
         page_requested.connect(receivers.on_page_requested, dispatch_uid="oncall.page")
         incident_reassigned.connect(receivers.on_reassigned, dispatch_uid="oncall.reassigned")

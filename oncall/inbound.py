@@ -70,7 +70,9 @@ class OnCallWebhookSerializer(serializers.Serializer):
     message = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
     state = serializers.CharField(required=False, allow_blank=True, max_length=50)
     severity = serializers.CharField(required=False, allow_blank=True, max_length=50)
-    link_to_upstream_details = serializers.URLField(required=False, allow_blank=True, max_length=2000)
+    # OnCall took any string here: a Grafana behind a Docker or cluster name (http://grafana:3000/...) has no
+    # top-level domain, so a strict URL check would drop real alerts. The link is only shown, never fetched.
+    link_to_upstream_details = serializers.CharField(required=False, allow_blank=True, max_length=2000)
 
     def to_internal_value(self, data):
         if not isinstance(data, dict):
@@ -110,8 +112,13 @@ class OnCallWebhookView(_AlertIngestView):
             severity=normalize_severity(body.get("severity", "")) or DEFAULT_SEVERITY,
             summary=summary, annotations={"description": message} if message else {},
             labels={"alert_uid": body["alert_uid"]} if body.get("alert_uid") else {},
-            generator_url=body.get("link_to_upstream_details", ""),
+            generator_url=_web_link(body.get("link_to_upstream_details", "")),
         )  # fmt: skip
+
+
+def _web_link(text: str) -> str:
+    """An http(s) link is kept as it came; anything else (javascript:, a bare word) is not a link to keep."""
+    return text if text.lower().startswith(("http://", "https://")) else ""
 
 
 def _path(types: tuple[str, ...]) -> str:

@@ -269,7 +269,8 @@ class Notification(models.Model):
     incident = models.ForeignKey(
         "incidents.Incident", null=True, on_delete=models.CASCADE, related_name="notifications"
     )
-    event = models.CharField(max_length=20, choices=Channel.Event.choices)
+    # "test": a test page a person sent through one of their contact methods (no incident).
+    event = models.CharField(max_length=20, choices=[*Channel.Event.choices, ("test", "Test page")])
     step = models.SmallIntegerField(default=-1, help_text="escalation step (-1: not from a step)")
     round = models.PositiveSmallIntegerField(default=0)
     kind = models.CharField(max_length=20, choices=KIND_CHOICES)

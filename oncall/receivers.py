@@ -10,6 +10,10 @@ def on_incident_opened(sender, incident, **kwargs):
     tasks.start_escalation.delay(incident.pk)
 
 
+def on_incidents_opened(sender, incidents, **kwargs):
+    tasks.start_escalations.delay([incident.pk for incident in incidents])
+
+
 def on_status_changed(sender, incident, old, new, actor, **kwargs):
     tasks.status_changed.delay(incident.pk, new, actor)
 

@@ -48,7 +48,8 @@ def _layers(schedule: Schedule) -> list[tuple[Layer, list]]:
 
 def _overrides(schedule: Schedule, since: datetime, until: datetime) -> list[Override]:
     """Overrides touching [since, until), newest first (the newest wins where two overlap)."""
-    window = Override.objects.filter(schedule=schedule, end__gt=since, start__lt=until)
+    # A deactivated person covers nothing: their overrides no longer count.
+    window = Override.objects.filter(schedule=schedule, end__gt=since, start__lt=until, user__is_active=True)
     return list(window.select_related("user").order_by("-created_at", "-id"))
 
 
@@ -64,7 +65,8 @@ def _resolve(at: datetime, layers: list, overrides: list[Override], tz: ZoneInfo
             return Shift(override.user, override.start, override.end, "override")
     for layer, users in layers:
         shift = layer_shift(layer, users, at, tz)
-        if shift is not None:
+        # A deactivated person's turn is a gap: a lower layer, the next schedule or the fallback pages instead.
+        if shift is not None and shift.user.is_active:
             # Overrides inside the layer's shift split it: it resumes after the last one that ended and
             # stops where the next one starts.
             inside = [o for o in overrides if o.end > shift.start and o.start < shift.end]

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from zoneinfo import available_timezones
 
 from celery import current_app
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
@@ -168,6 +169,25 @@ def _claim_start(incident_id: int, now: datetime, note: str) -> tuple[Escalation
     except IntegrityError:
         return Escalation.objects.get(incident=incident), False
     return escalation, True
+
+
+def do_start_escalations(incident_ids: list[int], seconds: float = float("inf")) -> list[int]:
+    """`do_start_escalation` for incidents opened in bulk. In a mass outage nearly all hang under the
+    storm's major incident, which pages for the group: they are held in bulk, the others start one by
+    one for at most `seconds`. Returns the ids not reached then."""
+    deadline = time.monotonic() + seconds
+    children = incident_services.do_hold_storm_children(incident_ids, actor=ACTOR)
+    rest = [incident_id for incident_id in incident_ids if incident_id not in children]
+    for index, incident_id in enumerate(rest):
+        if index and time.monotonic() > deadline:  # at least one each time: the batch always moves on
+            return rest[index:]
+        try:
+            do_start_escalation(incident_id)
+        except SoftTimeLimitExceeded:
+            raise
+        except Exception:  # one incident's failure must not leave the rest of the batch unpaged
+            log.exception("starting the escalation of incident %s failed", incident_id)
+    return []
 
 
 def _begin(escalation: Escalation, incident: Incident, team: Team | None, *, fallback: bool, now: datetime) -> None:

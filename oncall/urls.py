@@ -9,6 +9,7 @@ urlpatterns = [
     path("oncall/setup/", views.setup, name="oncall-setup"),
     path("oncall/schedules/<int:pk>/calendar/rotate", views.rotate_schedule_feed, name="oncall-rotate-feed"),
     path("profile/", views.profile, name="profile"),
+    path("oncall/people/<str:username>/", views.person, name="oncall-person"),
     path("profile/time-zone-guess", views.guess_time_zone, name="profile-guess-time-zone"),
     path("profile/calendar/rotate", views.rotate_my_feed, name="profile-rotate-feed"),
     re_path(rf"^calendar/schedules/{FEED_PART}\.ics$", views.schedule_feed, name="oncall-schedule-feed"),

@@ -1,8 +1,8 @@
 """On-call pages: who is on call, the team set-up, the viewer's profile and the calendar feeds.
 
-Edits of teams, schedules, overrides and policies go from the page to the REST API (same serializers,
-same permissions); the views here only render, plus the few form posts the API has no endpoint for
-(profile time zone, rotating a feed secret)."""
+Edits of teams, schedules, overrides, policies, contact methods and notification rules go from the page to
+the REST API (same serializers, same permissions); the views here only render, plus the few form posts the
+API has no endpoint for (profile time zone, rotating a feed secret)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from zoneinfo import available_timezones
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -19,8 +20,23 @@ from django.views.decorators.http import require_POST, require_safe
 
 from oncall import services
 from oncall.calendar import schedule_calendar, user_calendar, user_shifts
-from oncall.models import Channel, EscalationPolicy, EscalationStep, Layer, Override, Schedule, Team, UserProfile
+from oncall.forms import config_inputs, kind_forms
+from oncall.models import (
+    Channel,
+    ContactMethod,
+    EscalationPolicy,
+    EscalationStep,
+    Layer,
+    Notification,
+    NotificationRule,
+    Override,
+    Schedule,
+    Team,
+    UserProfile,
+)
 from oncall.schedule import next_shifts
+from oncall.testpage import TEST_EVENT, UNTESTABLE_KINDS
+from oncall.transports import TRANSPORTS, transport_for
 from opsassist.lib.errors import ServiceError
 from opsassist.lib.publicurl import absolute_url
 
@@ -56,6 +72,7 @@ def oncall(request):
         "teams": teams, "users": get_user_model().objects.filter(is_active=True).order_by("username"),
         "can_cover": request.user.has_perm("oncall.add_override"),
         "can_delete_override": request.user.has_perm("oncall.delete_override"),
+        "can_change_override": request.user.has_perm("oncall.change_override"),
         "can_rotate": request.user.has_perm("oncall.change_schedule"),
     })  # fmt: skip
 
@@ -77,6 +94,30 @@ def setup(request):
     })  # fmt: skip
 
 
+def _contact_row(contact: ContactMethod, last_test: Notification | None) -> dict:
+    transport = transport_for(contact.kind, contact.config)
+    return {
+        "contact": contact, "label": TRANSPORTS[contact.kind][0], "target": transport.describe(),
+        "inputs": config_inputs(contact.kind, transport.Config.masked(contact.config)), "last_test": last_test,
+        "testable": contact.kind not in UNTESTABLE_KINDS,
+    }  # fmt: skip
+
+
+def _paging_state(person, viewer) -> dict:
+    """A person's contact methods (secrets masked) and notification rules, for the profile and for admins."""
+    tests = Notification.objects.filter(contact__user=person, event=TEST_EVENT).order_by("-created_at", "-id")
+    last_tests: dict[int | None, Notification] = {}
+    for test in tests[:200]:
+        last_tests.setdefault(test.contact_id, test)
+    contacts = {c.pk: _contact_row(c, last_tests.get(c.pk)) for c in ContactMethod.objects.filter(user=person)}
+    rules = NotificationRule.objects.filter(user=person).order_by("delay_minutes", "id")
+    return {
+        "person": person, "is_self": person == viewer, "contacts": list(contacts.values()), "kinds": kind_forms(),
+        "rules": [{"rule": r, "contact": contacts[r.contact_id]} for r in rules if r.contact_id in contacts],
+        "can_test": viewer.has_perm("incidents.change_incident"),
+    }  # fmt: skip
+
+
 @login_required
 def profile(request):
     profile = services.profile_for(request.user)
@@ -90,8 +131,19 @@ def profile(request):
     feed = absolute_url(reverse("oncall-user-feed", args=[profile.calendar_token]))
     return render(request, "oncall/profile.html", {
         "profile": profile, "feed": feed, "time_zones": sorted(available_timezones()), "error": error,
-        "shifts": user_shifts(request.user, timezone.now())[:10],
+        "shifts": user_shifts(request.user, timezone.now())[:10], **_paging_state(request.user, request.user),
     }, status=400 if error else 200)  # fmt: skip
+
+
+@login_required
+def person(request, username: str):
+    """Someone's contact methods and rules, managed by an admin (the API lets admins manage anyone's)."""
+    if not request.user.is_superuser:
+        raise PermissionDenied
+    person = get_object_or_404(get_user_model(), username=username, is_active=True)
+    if person == request.user:
+        return redirect("profile")
+    return render(request, "oncall/person.html", _paging_state(person, request.user))
 
 
 @login_required

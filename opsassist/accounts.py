@@ -27,3 +27,12 @@ class PasswordResetView(auth_views.PasswordResetView):
             extra_email_context=self.extra_email_context,
         )
         return FormView.form_valid(self, form)
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """Django's set-password page (the link a new person gets, or a reset mail), but a deactivated person's
+    link is dead: one handed out before they were deactivated must not prepare their way back in."""
+
+    def get_user(self, uidb64):
+        user = super().get_user(uidb64)
+        return user if user is not None and user.is_active else None

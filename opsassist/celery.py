@@ -38,6 +38,10 @@ def setup_periodic_tasks(sender, **kwargs):
         expires=max(1.0, settings.CORRELATION_INTERVAL_SECONDS * 2),
     )
 
+    # Every 5 s, on the "alerts" queue: the reaper of the alert inbox. Each Alertmanager request queues a
+    # drain itself; this one applies alerts whose drain was lost (a worker died, the broker was down).
+    sender.add_periodic_task(5.0, sender.signature("incidents.process_alert_inbox"), name="alert inbox", expires=10)
+
     # Every second: queue a check for each monitor whose interval has elapsed (each check its own task
     # on the "checks" queue, or "host.<name>" for monitors pinned to a host agent).
     sender.add_periodic_task(1.0, sender.signature("monitoring.run_due_checks"), name="run due checks", expires=5)
@@ -71,6 +75,14 @@ def setup_periodic_tasks(sender, **kwargs):
     # Every 15 s: flapping incidents healthy for FLAP_STABLE_SECONDS (300 s) resolve.
     sender.add_periodic_task(
         15.0, sender.signature("incidents.resolve_stable_flapping"), name="resolve stable flapping", expires=30
+    )
+    # Every 10 s, on the "correlation" queue (a backlog of analyses on the default queue would expire its
+    # ticks): fold incident changes into the analytics rollup for at most ROLLUP_TICK_SECONDS (1 s).
+    sender.add_periodic_task(
+        10.0,
+        sender.signature("incidents.catch_up_rollup", options={"queue": "correlation"}),
+        name="catch up rollup",
+        expires=20,
     )
     # Every 15 s: check-ins with no success within period + grace open an incident.
     sender.add_periodic_task(15.0, sender.signature("monitoring.check_late_checkins"), name="late checkins", expires=30)

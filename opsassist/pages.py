@@ -4,6 +4,7 @@ keeps it live over /ws/incidents/."""
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
+from time import time as time_now
 from typing import cast
 
 from django.conf import settings
@@ -13,12 +14,13 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Avg, Count
 from django.db.models.functions import TruncDate
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.dateparse import parse_date
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from incidents import analytics, noise
+from incidents import analytics, noise, payload
 from incidents.api.filters import IncidentFilterSet
 from incidents.api.serializers import IncidentSerializer
 from incidents.choices import UNRESOLVED, Severity, Source, Status, TimelineKind
@@ -100,19 +102,42 @@ def _with_ai_flag(rows) -> list:
     return [{**row, "ai_analysed": row["id"] in flagged} for row in rows]
 
 
-def _reliability(now) -> list[dict]:
-    """One row per service seen in 30 days: availability over 24 h and 7 d, and the 30-day incident count."""
-    month = analytics.service_reliability(analytics.Window(since=now - timedelta(days=30), until=now), now)
-    names = [row["service"] for row in month]
-    windows = {"24h": timedelta(hours=24), "7d": timedelta(days=7)}
-    by_window = {
-        key: {r["service"]: r for r in analytics.service_reliability(analytics.Window(since=now - span, until=now),
-                                                                     now, names)}
-        for key, span in windows.items()
-    }  # fmt: skip
-    day, week = by_window["24h"], by_window["7d"]
-    return [{"service": r["service"], "day": day[r["service"]], "week": week[r["service"]],
-             "incidents_30d": r["incidents"]} for r in month]  # fmt: skip
+RELIABILITY_ROWS = 20
+
+
+def _reliability(now) -> tuple[list[dict], int]:
+    """The services with the most downtime over 30 days (at most RELIABILITY_ROWS, worst first), each with its
+    availability over 24 h and 7 d and its 30-day incident count; and how many services the 30 days saw."""
+    month = analytics.Window(since=now - timedelta(days=30), until=now)
+    inputs = analytics.reliability_inputs(month, now)
+    rows = analytics.service_reliability(month, now, inputs=inputs, limit=RELIABILITY_ROWS)
+    names = {row["service"] for row in rows}
+    by_window = {}
+    for key, span in (("day", timedelta(hours=24)), ("week", timedelta(days=7))):
+        window = analytics.Window(since=now - span, until=now)
+        found = analytics.service_reliability(
+            window, now, sorted(names), inputs=analytics.raw_inputs(window, now, names)
+        )
+        by_window[key] = {row["service"]: row for row in found}
+    day, week = by_window["day"], by_window["week"]
+    reliability = [{"service": r["service"], "day": day[r["service"]], "week": week[r["service"]],
+                    "incidents_30d": r["incidents"]} for r in rows]  # fmt: skip
+    return reliability, len(set(inputs[0]) | set(inputs[1]))
+
+
+def _live_state(request, now) -> dict:
+    """What the dashboard's reliability table and charts show; app.js fetches it again on incident changes."""
+    reliability, total = _reliability(now)
+    return {"reliability": reliability, "reliability_total": total, "charts": _charts(now, _chart_days(request)),
+            "computed_at": time_now()}  # fmt: skip
+
+
+def _cached_live_state(request, now) -> dict:
+    """The page's first state, shared for ANALYTICS_CACHE_SECONDS (with thousands of services it is most
+    of the page's cost); `live_stale` tells app.js to fetch it fresh at once when it is older than a second."""
+    state = analytics.cached(f"dashboard:live:{_chart_days(request)}", lambda: _live_state(request, now),
+                             settings.ANALYTICS_CACHE_SECONDS)  # fmt: skip
+    return {**state, "live_stale": time_now() - state["computed_at"] > 1}
 
 
 @login_required
@@ -120,15 +145,21 @@ def dashboard(request):
     now = timezone.now()
     active = Incident.objects.filter(status__in=UNRESOLVED).select_related("assigned_to")[:100]
     recent = Incident.objects.select_related("assigned_to")[:20]
-    summary = analytics.current(now)
-    reliability = _reliability(now)
     return render(request, "dashboard.html", {
-        "active": _with_ai_flag(IncidentSerializer(active, many=True, context={"now": now}).data),
-        "recent": _with_ai_flag(IncidentSerializer(recent, many=True, context={"now": now}).data),
-        "summary": summary, "reliability": reliability, "monitors": _monitors_state(now),
-        "charts": _charts(now, _chart_days(request)), "chart_days": _chart_days(request), "chart_ranges": CHART_RANGES,
+        # The shape live updates bring (incidents/payload.py), a tenth of the REST serializer's cost.
+        "active": _with_ai_flag([payload.incident_shape(i, now) for i in active]),
+        "recent": _with_ai_flag([payload.incident_shape(i, now) for i in recent]),
+        "summary": analytics.summary(now), "monitors": _monitors_state(now), **_cached_live_state(request, now),
+        "chart_days": _chart_days(request), "chart_ranges": CHART_RANGES,
         "unowned": unowned_services(now - timedelta(days=7)), "fallback_team": fallback_team(),
     })  # fmt: skip
+
+
+@login_required
+@require_GET
+def dashboard_live(request):
+    """The dashboard's reliability table and charts as JSON (?days= as the page), fresh."""
+    return JsonResponse(_live_state(request, timezone.now()))
 
 
 SORTABLE = {"severity": "severity", "id": "id", "service": "service", "status": "status",

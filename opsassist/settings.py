@@ -237,6 +237,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # "role" names both a person's role and a calendar attendee's: give the person's its own schema name.
+    "ENUM_NAME_OVERRIDES": {"PersonRoleEnum": "opsassist.people.ROLES"},
 }
 
 # --- Celery ---------------------------------------------------------------------------------------
@@ -294,6 +296,8 @@ MTTA_BUCKETS = env_floats("MTTA_BUCKETS", "30,60,120,300,600,1800,3600")
 MTTR_BUCKETS = env_floats("MTTR_BUCKETS", "300,600,1800,3600,7200,14400,28800")
 # /api/v1/incidents/analytics over the default window is recomputed at most this often (seconds; 0 = always).
 ANALYTICS_CACHE_SECONDS = env_float("ANALYTICS_CACHE_SECONDS", 10.0)
+# The periodic analytics rollup catch-up works at most this long per 10 s tick (seconds).
+ROLLUP_TICK_SECONDS = env_float("ROLLUP_TICK_SECONDS", 1.0)
 CORRELATION_THRESHOLD = env_int("CORRELATION_THRESHOLD", 5)
 CORRELATION_WINDOW_SECONDS = env_int("CORRELATION_WINDOW_SECONDS", 300)
 CORRELATION_INTERVAL_SECONDS = env_float("CORRELATION_INTERVAL_SECONDS", 1.0)
@@ -504,8 +508,10 @@ CORRELATION_LOOKBACK_SECONDS = env_int("CORRELATION_LOOKBACK_SECONDS", 3600)
 # Time bound of each statement of a pass (PostgreSQL statement_timeout); a pass that hits it is rolled
 # back and logged, and the next one tries again. Also the lease's expiry (x2) where there is no PostgreSQL.
 CORRELATION_TIMEOUT_SECONDS = env_float("CORRELATION_TIMEOUT_SECONDS", 10.0)
-CELERY_WORKER_QUEUES = [*CELERY_WORKER_QUEUES, "correlation"]
-CELERY_TASK_ROUTES = {**CELERY_TASK_ROUTES, "incidents.correlate_events": {"queue": "correlation"}}
+CELERY_WORKER_QUEUES = [*CELERY_WORKER_QUEUES, "correlation", "alerts"]
+CELERY_TASK_ROUTES = {**CELERY_TASK_ROUTES, "incidents.correlate_events": {"queue": "correlation"},
+                      # Alertmanager's queued alerts: never behind the analyses an alert storm queues.
+                      "incidents.process_alert_inbox": {"queue": "alerts"}}  # fmt: skip
 
 # On-call calendars (iCal schedules, Grafana OnCall import): a calendar URL is fetched again every
 # CALENDAR_REFRESH_MINUTES, at most CALENDAR_MAX_BYTES, and expanded CALENDAR_HORIZON_DAYS ahead into at

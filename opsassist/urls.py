@@ -4,9 +4,15 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from monitoring import pings
 from opsassist import accounts, api, metrics, views
+from opsassist.lib.routers import OptionalSlashRouter
+
+people_router = OptionalSlashRouter()
+people_router.register("users", api.PersonViewSet, basename="user")
 
 api_v1: list[URLPattern | URLResolver] = [
     re_path(r"^me/?$", api.me, name="me"),
+    re_path(r"^me/token/?$", api.my_token, name="me-token"),
+    *people_router.urls,
     path("", include("incidents.api.urls")),
     path("", include("monitoring.api.urls")),
     path("", include("oncall.api.urls")),
@@ -29,6 +35,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Reset mails link to OPSASSIST_URL, never to the Host the request named.
     path("accounts/password_reset/", accounts.PasswordResetView.as_view(), name="password_reset"),
+    path(
+        "accounts/reset/<uidb64>/<token>/", accounts.PasswordResetConfirmView.as_view(), name="password_reset_confirm"
+    ),
     path("accounts/", include("django.contrib.auth.urls")),
     # Action links in notifications and Slack's button clicks: no login session, their own proof.
     path("", include("oncall.urls")),

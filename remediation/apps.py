@@ -6,10 +6,11 @@ class RemediationConfig(AppConfig):
     name = "remediation"
 
     def ready(self):
-        from incidents.services import analysis_requested, incident_opened
+        from incidents.services import analysis_requested, incident_opened, incidents_opened
         from remediation import receivers
 
         incident_opened.connect(receivers.on_incident_opened, dispatch_uid="remediation.opened")
+        incidents_opened.connect(receivers.on_incidents_opened, dispatch_uid="remediation.opened-many")
         analysis_requested.connect(receivers.on_analysis_requested, dispatch_uid="remediation.analyze")
         check_registry_and_commands()
 

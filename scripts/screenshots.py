@@ -134,9 +134,9 @@ def shoot(base: str, password: str, shown: list[tuple[str, str]], out: Path) -> 
             page.click("button[type=submit]")
             page.wait_for_url(base + "/")
             for name, path in shown:
-                response = page.goto(path)
-                if response is None or response.status != 200:
-                    print(f"  skipped {path}: {response.status if response else 'no answer'}")
+                response = page.goto(path)  # None when the page is already there (the dashboard after login)
+                if response is not None and response.status != 200:
+                    print(f"  skipped {path}: {response.status}")
                     continue
                 page.wait_for_load_state("networkidle")
                 page.wait_for_timeout(400)  # charts and live status settle

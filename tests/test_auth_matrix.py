@@ -35,6 +35,15 @@ INGEST_ALERTS = {"responder", "admin", "key"}
 # (method, path, roles allowed). {…} placeholders are filled from the `objects` fixture.
 MATRIX = [
     ("GET", "me", {"outsider", "viewer", "responder", "agent", "admin"}),
+    ("POST", "me/token", {"outsider", "viewer", "responder", "agent", "admin"}),
+    # People: everyone who reads sees who is who; only admins add, change, deactivate and issue tokens.
+    ("GET", "users", READERS),
+    ("POST", "users", ADMIN),
+    ("GET", "users/{person}", READERS),
+    ("PATCH", "users/{person}", ADMIN),
+    ("DELETE", "users/{person}", ADMIN),
+    ("POST", "users/{person}/token", ADMIN),
+    ("POST", "users/{person}/password-link", ADMIN),
     ("POST", "integrations/alertmanager", INGEST_ALERTS),
     ("POST", "integrations/pagerduty", INGEST_ALERTS),
     ("POST", "alerts", INGEST_ALERTS),
@@ -138,6 +147,8 @@ for _collection, _key in [("contact-methods", "contact"), ("notification-rules",
         ("PATCH", f"oncall/{_collection}/{{{_key}}}", READERS),
         ("DELETE", f"oncall/{_collection}/{{{_key}}}", READERS),
     ]
+# A test page through a contact method: responders their own (others' are 404), admins anyone's.
+MATRIX.append(("POST", "oncall/contact-methods/{contact}/test", WORKERS))
 
 CASES = [(method, path, role, role in allowed) for method, path, allowed in MATRIX for role in ROLES]
 
@@ -186,6 +197,7 @@ def objects(admin_user, settings):
         ).pk,
         "silence": Silence.objects.create(matchers={"service": "checkout"}, ends_at=now + timedelta(hours=1)).pk,
         "checkin": checkins.do_create(name="backup", period_seconds=3600, grace_seconds=60).name,
+        "person": admin_user.username,
     }
 
 

@@ -89,7 +89,9 @@ def test_the_whole_api_survives_schemathesis():
              "--checks", "not_a_server_error,response_schema_conformance", "--phases", "examples,coverage,fuzzing",
              "--max-examples", "15", "--seed", "20261123", "--warnings", "off",
              # one worker: CPython 3.11's ast.parse, which hypothesis calls, is not thread-safe (gh-106905)
-             "--workers", "1", "--report", "junit", "--report-junit-path", str(Path(var) / "junit.xml")],
+             "--workers", "1", "--report", "junit", "--report-junit-path", str(Path(var) / "junit.xml"),
+             # issuing a token replaces the one this run authenticates with: everything after would be a 401
+             "--exclude-path-regex", r"/(me|users/[^/]+)/token/?$"],
             capture_output=True, text=True, timeout=900, cwd=var,  # its cache stays out of the checkout
         )  # fmt: skip
         server_log = (Path(var) / "server.log").read_text()

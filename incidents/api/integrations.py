@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from incidents import alerts
+from incidents import alerts, inbox, tasks
 from incidents.api.serializers import parse_ingest_time, parse_time
 from incidents.auth import CanIngest, integration_for_key, integration_of
 from incidents.choices import AlertStatus, normalize_severity
@@ -30,9 +31,12 @@ MAX_KEY = 255  # Incident.source_key, Alert.fingerprint and Alert.service are va
 TOO_LONG = f"Ensure this field has no more than {MAX_KEY} characters."
 
 
+GO_ZERO_TIME = re.compile(r"0001-01-01T00:00:00(\.0+)?(Z|[+-]00:00)")
+
+
 def _is_zero_time(text: str) -> bool:
-    """Go's zero time (0001-01-01T00:00:00Z), which Alertmanager sends for 'not set'."""
-    return text.startswith("0001-")
+    """Go's zero time (0001-01-01T00:00:00Z) exactly, which Alertmanager sends as a firing alert's endsAt."""
+    return GO_ZERO_TIME.fullmatch(text) is not None
 
 
 def incident_key(prefix: str, key: str) -> str:
@@ -75,8 +79,9 @@ class AlertmanagerAlertSerializer(serializers.Serializer):
     fingerprint = serializers.CharField(required=False, allow_blank=True, default="", max_length=MAX_KEY)
 
     def validate_startsAt(self, value: str) -> datetime | None:  # noqa: N802 - DRF's validate_<field>
-        # An alert firing for years (a watchdog) is normal: only the accepted range bounds it.
-        return None if not value or _is_zero_time(value) else parse_ingest_time(value)
+        # An alert firing for years (a watchdog) is normal: only the accepted range bounds it. The zero time
+        # is no start: like any instant before 2000 it is refused, naming the field.
+        return parse_ingest_time(value) if value else None
 
     def validate(self, attrs):
         with _errors_under("labels"):
@@ -99,7 +104,7 @@ def _ends_at(alert_status: str, text: str) -> datetime | None:
     """When the alert ended. Only a resolved alert has ended: on a firing one Alertmanager sends the
     zero time or a time in the future (when it would expire unless renewed), both meaning "not ended"."""
     if not text or _is_zero_time(text):
-        return None
+        return None  # on a resolved alert: it ended when we heard of it (refusing would only make it re-send)
     if alert_status == AlertStatus.RESOLVED:
         return parse_ingest_time(text)
     try:
@@ -150,6 +155,8 @@ class AlertmanagerWebhookView(_AlertIngestView):
 
     @extend_schema(request=AlertmanagerWebhookSerializer, responses={200: dict})
     def post(self, request):
+        """Validate the whole group (400 naming the field, nothing stored), store it and answer at once;
+        the alerts are applied in batches right after (incidents/inbox.py)."""
         data = AlertmanagerWebhookSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         body = data.validated_data
@@ -166,8 +173,9 @@ class AlertmanagerWebhookView(_AlertIngestView):
             else:
                 key = incident_key("am", alert.fingerprint)
             batch.append((alert, key))
-        incident_ids = alerts.do_ingest(batch, actor=_actor(request))
-        return Response({"status": "success", "processed": len(batch), "incidents": sorted(incident_ids)})
+        accepted = inbox.do_queue(batch, actor=_actor(request))
+        tasks.queue_alert_drain()
+        return Response({"status": "success", "accepted": accepted})
 
     def labelled_service(self, labels: dict) -> str:
         """The service a label names (`service`, else `job`); "" to use the integration's."""

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from django.db import transaction
 from django.db.models import Prefetch
+from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
@@ -14,11 +13,11 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from incidents import analytics, services
+from incidents import analytics, intake, services
 from incidents.api.filters import EventFilterSet, IncidentFilterSet
+from incidents.api.pagination import EventPagination
 from incidents.api.serializers import (
     EARLIEST,
-    MAX_BATCH,
     EventSerializer,
     IncidentCreateSerializer,
     IncidentDetailSerializer,
@@ -29,7 +28,6 @@ from incidents.api.serializers import (
     StatusSerializer,
 )
 from incidents.auth import CanIngest
-from incidents.metrics import events_ingested_total
 from incidents.models import Event, Incident, Note, TimelineEntry
 from incidents.throttles import IngestThrottle
 
@@ -125,6 +123,8 @@ class IncidentViewSet(
         parameters=[
             OpenApiParameter("since", str, description="ISO 8601; default 30 days before `until`"),
             OpenApiParameter("until", str, description="ISO 8601; default now"),
+            OpenApiParameter("service_limit", int, description="per-service rows, worst first (default 100, max 1000)"),
+            OpenApiParameter("service_offset", int, description="rows to skip (`services_total` has them all)"),
         ],
         responses={200: OpenApiResponse(description="Counts, MTTA/MTTR (mean, median), per-service availability")},
     )
@@ -133,23 +133,29 @@ class IncidentViewSet(
         now = timezone.now()
         params = _WindowParams(data=request.query_params)
         params.is_valid(raise_exception=True)
+        data = params.validated_data
+        page = {"limit": data.pop("service_limit"), "offset": data.pop("service_offset")}
         if not params.validated_data:
-            return Response(analytics.current(now))
+            return HttpResponse(analytics.current_json(**page), content_type="application/json")
         until = params.validated_data.get("until") or now
         window = analytics.Window(since=params.validated_data.get("since") or until - DEFAULT_WINDOW, until=until)
         if window.since >= window.until:
             raise ValidationError({"since": ["must be before until"]})
-        return Response(analytics.analytics(window, now))
+        return Response(analytics.analytics(window, now, **page))
 
 
 class _WindowParams(serializers.Serializer):
     since = serializers.DateTimeField(required=False)
     until = serializers.DateTimeField(required=False)
+    service_limit = serializers.IntegerField(
+        required=False, default=analytics.SERVICES_PAGE, min_value=1, max_value=analytics.SERVICES_PAGE_MAX
+    )
+    service_offset = serializers.IntegerField(required=False, default=0, min_value=0, max_value=10_000_000)
 
     def validate(self, attrs):
         # No incident predates EARLIEST; and a window's arithmetic must stay inside datetime's range.
-        for name, value in attrs.items():
-            if not EARLIEST <= value < LATEST_WINDOW_END:
+        for name in ("since", "until"):
+            if name in attrs and not EARLIEST <= attrs[name] < LATEST_WINDOW_END:
                 raise ValidationError({name: ["Must lie between 2000-01-01 and 3000-01-01."]})
         return attrs
 
@@ -161,6 +167,7 @@ class EventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     queryset = Event.objects.all()
     serializer_class = EventSerializer
     filterset_class = EventFilterSet
+    pagination_class = EventPagination
     ingest_permission = "incidents.add_event"
     integration_kinds = {"generic"}
 
@@ -181,28 +188,10 @@ class EventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     )
     def create(self, request, *args, **kwargs):
         body = request.data
-        now = timezone.now()
-        if isinstance(body, list):
-            return self._create_batch(body, now)
-        if not isinstance(body, dict):
-            raise ValidationError({"non_field_errors": ["Send an event object or an array of events."]})
-        data = EventSerializer(data=body)
-        data.is_valid(raise_exception=True)
-        event = Event(**{"timestamp": now, **data.validated_data, "received_at": now})
-        event.save(force_insert=True)
-        events_ingested_total.labels(event.level).inc()
-        return Response(EventSerializer(event).data, status=status.HTTP_201_CREATED)
-
-    def _create_batch(self, body: list, now) -> Response:
-        if not body:
-            raise ValidationError({"non_field_errors": ["The array is empty."]})
-        if len(body) > MAX_BATCH:
-            raise ValidationError({"non_field_errors": [f"At most {MAX_BATCH} events per request ({len(body)} sent)."]})
-        data = EventSerializer(data=body, many=True)
-        data.is_valid(raise_exception=True)
-        events = [Event(**{"timestamp": now, **item, "received_at": now}) for item in data.validated_data]
-        with transaction.atomic():
-            Event.objects.bulk_create(events, batch_size=500)
-        for level, count in Counter(event.level for event in events).items():
-            events_ingested_total.labels(level).inc(count)
-        return Response({"accepted": len(events)}, status=status.HTTP_201_CREATED)
+        intake.check_shape(body)
+        rows = intake.build_rows(intake.validate(body), timezone.now())
+        ids = intake.store(rows, returning=not isinstance(body, list))  # committed when it returns
+        intake.count(rows)
+        if ids is None:
+            return Response({"accepted": len(rows)}, status=status.HTTP_201_CREATED)
+        return Response(intake.render(rows[0], ids[0]), status=status.HTTP_201_CREATED)

@@ -98,6 +98,20 @@ def test_stragglers_of_a_late_burst_attach_to_its_incident():
     assert Incident.objects.get(service="straggly").event_count == 8
 
 
+def test_after_a_mass_outage_a_pass_probes_only_the_incidents_whose_service_erred_again(
+    django_assert_max_num_queries, monkeypatch
+):
+    monkeypatch.setattr(services, "BULK_CHUNK", 10)
+    store(*(errors(f"outage-{i}") for i in range(60)))
+    assert len(correlate().opened) == 60
+    store(errors("outage-7", n=2, start=timezone.now() - timedelta(seconds=30)))
+    # Six chunks of incidents would each cost a probe (and a link): only outage-7's is looked at.
+    with django_assert_max_num_queries(9):
+        result = correlate()
+    assert result.attached == 2 and result.updated == [Incident.objects.get(service="outage-7").pk]
+    assert Incident.objects.get(service="outage-7").event_count == 7
+
+
 # --- One pass at a time, with a time bound ------------------------------------------------------
 
 
@@ -160,6 +174,36 @@ def test_a_bulk_open_skips_what_already_has_an_unresolved_incident():
     assert created.count() == 3 and set(created.values_list("actor", flat=True)) == {"correlation"}
 
 
+def test_a_bulk_open_in_several_statements_returns_each_incident_with_its_own_id(monkeypatch):
+    monkeypatch.setattr(services, "BULK_INSERT", 7)
+    services.get_or_open_incident(source="events", service="part-3", title="first", severity="high")
+    specs = [services.OpenSpec(source="events", service=f"part-{i}", title=f"t{i}", severity="low") for i in range(20)]
+    opened = services.do_open_many(specs, actor="correlation", now=timezone.now())
+    assert len(opened) == 19 and "part-3" not in {i.service for i in opened}
+    stored = dict(Incident.objects.filter(pk__in=[i.pk for i in opened]).values_list("pk", "title"))
+    assert stored == {i.pk: f"t{i.service.split('-')[1]}" for i in opened}
+    assert TimelineEntry.objects.filter(kind="created", incident__in=opened).count() == 19
+
+
+def test_a_bulk_opening_during_maintenance_and_silences_reads_them_once(django_assert_max_num_queries):
+    from incidents import noise
+
+    now = timezone.now()
+    start, end = now - timedelta(minutes=1), now + timedelta(hours=1)
+    noise.do_create_window(starts_at=start, ends_at=end, services=["m-1"], comment="", actor="ann", now=now)
+    noise.do_create_silence(matchers={"service": "=~m-[23]"}, ends_at=end, comment="", actor="ann", now=now)
+    specs = [services.OpenSpec(source="events", service=f"m-{i}", title="t", severity="high") for i in range(60)]
+    with django_assert_max_num_queries(40):  # not two per incident
+        opened = services.do_open_many(specs, actor="correlation", now=now)
+    flagged = Incident.objects.filter(pk__in=[i.pk for i in opened]).exclude(in_maintenance=False, silenced=False)
+    assert sorted(flagged.values_list("service", "in_maintenance", "silenced")) == [
+        ("m-1", True, False),
+        ("m-2", False, True),
+        ("m-3", False, True),
+    ]
+    assert TimelineEntry.objects.filter(text__startswith="Opened during maintenance").count() == 1
+
+
 def test_a_bulk_open_refuses_an_unknown_severity_and_stores_nothing():
     good = services.OpenSpec(source="events", service="a", title="t", severity="high")
     bad = services.OpenSpec(source="events", service="b", title="t", severity="urgent")
@@ -171,19 +215,20 @@ def test_a_bulk_open_refuses_an_unknown_severity_and_stores_nothing():
 
 @pytest.mark.django_db(transaction=True)
 def test_incidents_opened_in_bulk_get_what_a_single_open_gets():
-    """Signal receivers: the analysis and the on-call escalation run for each one (tasks inline here)."""
+    """Signal receivers: the analysis and the on-call escalation run for each one (tasks inline here),
+    from one signal for the batch."""
     seen = []
 
-    def receiver(sender, incident, **kwargs):
-        seen.append(incident.pk)
+    def receiver(sender, incidents, **kwargs):
+        seen.append([incident.pk for incident in incidents])
 
-    services.incident_opened.connect(receiver, dispatch_uid="test.bulk")
+    services.incidents_opened.connect(receiver, dispatch_uid="test.bulk")
     try:
         store(*(errors(f"bulk-{i}") for i in range(5)))
         result = correlate()
     finally:
-        services.incident_opened.disconnect(dispatch_uid="test.bulk")
-    assert sorted(seen) == sorted(result.opened) and len(seen) == 5
+        services.incidents_opened.disconnect(dispatch_uid="test.bulk")
+    assert len(seen) == 1 and sorted(seen[0]) == sorted(result.opened) and len(result.opened) == 5
     for incident in Incident.objects.filter(pk__in=result.opened):
         kinds = set(incident.timeline.values_list("kind", flat=True))
         assert {"created", "analysis"} <= kinds
@@ -216,6 +261,41 @@ def test_a_bulk_opening_sends_one_live_created_message_per_incident():
     assert {m["type"] for m in messages} == {"incident.created"}
     assert sorted(m["incident"]["id"] for m in messages) == sorted(result.opened)
     assert {m["incident"]["event_count"] for m in messages} == {5}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_passes_over_a_storm_open_and_link_everything_exactly_once():
+    from opsassist.celery import app
+
+    app.conf.task_always_eager = False  # follow-ups queued on the broker, as in production
+    store(*(errors(f"crowd-{i}") for i in range(300)))
+    barrier, results, failures = threading.Barrier(3), [], []
+
+    def run():
+        try:
+            barrier.wait()
+            for _ in range(3):
+                results.append(correlate())
+        except Exception as exc:  # collected and asserted on below
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        app.conf.task_always_eager = True
+    assert failures == []
+    assert sum(len(result.opened) for result in results) == 300
+    per_service = Incident.objects.filter(source="events").values_list("service", "event_count", "status")
+    assert sorted(per_service) == sorted((f"crowd-{i}", 5, "open") for i in range(300))
+    assert Event.objects.filter(incident__isnull=True).count() == 0
+    assert TimelineEntry.objects.filter(kind="created").count() == Incident.objects.count()
 
 
 @pytest.mark.postgres

@@ -116,14 +116,46 @@ def test_concurrent_posts_are_each_stored_once_and_answered_with_their_own_row(a
     assert Event.objects.count() == 360
 
 
-def test_one_failing_request_does_not_fail_the_others_in_its_commit(app, token_header):
-    with connection.cursor() as cursor:  # a real database error for one specific event
+@pytest.fixture
+def poison():
+    """A real database error for one specific event: its message is 'poison'."""
+    with connection.cursor() as cursor:
         cursor.execute("ALTER TABLE incidents_event ADD CONSTRAINT no_poison CHECK (message <> 'poison')")
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE incidents_event DROP CONSTRAINT no_poison")
+
+
+def test_one_failing_request_does_not_fail_the_others_in_its_commit(app, token_header, poison):
     bodies = [{"service": "api", "level": "INFO", "message": "poison" if i == 7 else f"m{i}"} for i in range(20)]
     responses = _run(app, [(token_header, body) for body in bodies])
     assert [r.status_code for r in responses].count(201) == 19
     assert responses[7].status_code == 500
     assert Event.objects.count() == 19
+
+
+def test_a_failing_batch_does_not_fail_the_single_events_written_with_it(app, token_header, poison):
+    singles = [{"service": "api", "level": "INFO", "message": f"m{i}"} for i in range(10)]
+    batch = [{"service": "api", "level": "INFO", "message": "poison" if i == 50 else f"b{i}"} for i in range(100)]
+    good = [{"service": "api", "level": "INFO", "message": f"g{i}"} for i in range(100)]
+    requests = [(token_header, body) for body in [*singles[:5], batch, *singles[5:], good]]
+    responses = _run(app, requests)
+    assert [r.status_code for r in responses] == [201] * 5 + [500] + [201] * 5 + [201]
+    assert Event.objects.count() == 110
+    assert not Event.objects.filter(message__startswith="b").exists()
+
+
+def test_concurrent_posts_are_charged_exactly_against_the_shared_limit(app, token_header, settings, redis_url):
+    import redis
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_url}}
+    settings.INGEST_RATE_LIMIT = "10/min"
+    event = {"service": "api", "level": "INFO", "message": "m"}
+    responses = _run(app, [(token_header, event)] * 12 + [(token_header, [event] * 3)])
+    assert sorted(r.status_code for r in responses) == [201] * 10 + [429] * 3
+    assert Event.objects.count() == 10
+    (key,) = redis.Redis.from_url(redis_url).keys("*throttle:ingest:user*")
+    assert int(redis.Redis.from_url(redis_url).get(key)) == 15
 
 
 def test_authentication_and_permission_match_the_drf_view(app, viewer, django_user_model):
@@ -266,3 +298,19 @@ def test_an_unchanged_credential_is_not_resolved_again(app, token_header, monkey
     for _ in range(3):
         assert _run(app, [(token_header, event)])[0].status_code == 201
     assert len(calls) == 1
+
+
+def test_single_events_with_a_known_credential_cost_no_separate_read(app, token_header, monkeypatch):
+    """The INSERT checks the credential's row itself; a batch (COPY) has it read first."""
+    from incidents.fastingest import EventWriter
+
+    reads = []
+    real = EventWriter.credential_row
+    monkeypatch.setattr(EventWriter, "credential_row", lambda self, header: reads.append(header) or real(self, header))
+    event = {"service": "api", "level": "INFO", "message": "m"}
+    for _ in range(3):
+        assert _run(app, [(token_header, event)])[0].status_code == 201
+    assert len(reads) == 1
+    assert _run(app, [(token_header, [event, event])])[0].status_code == 201
+    assert len(reads) == 2
+    assert Event.objects.count() == 5

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from incidents import alerts, services
+from incidents import alerts, inbox, services
 from incidents.models import Incident
 from incidents.tests.paging_helpers import T0, at, pages, paging_team, texts
 from monitoring.checkers.base import Outcome
@@ -70,6 +70,7 @@ def test_a_flapping_alert_keeps_one_incident(settings, django_capture_on_commit_
         alert = alerts.AlertIn(source="generic", fingerprint="disk", status=status, service="checkout",
                                severity="high", summary="disk full")  # fmt: skip
         with at(T0 + timedelta(minutes=minute), django_capture_on_commit_callbacks):
-            alerts.do_ingest([(alert, "disk")], actor="test")
+            inbox.do_queue([(alert, "disk")], actor="test")
+            inbox.do_drain()
     incident = Incident.objects.get()
     assert incident.flapping and incident.status == "open" and pages() == 1

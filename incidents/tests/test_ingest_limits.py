@@ -135,6 +135,15 @@ def test_a_resolved_alert_ending_out_of_range_is_refused(am):
     assert _nothing_stored()
 
 
+def test_only_the_exact_go_zero_time_means_not_ended_and_a_zero_start_is_refused(am):
+    response = am.post(AM, _am_body(_am_alert(GO_ZERO)), format="json")
+    assert response.status_code == 400 and "alerts[0].startsAt" in _errors(response)
+    for almost in ("0001-02-03T00:00:00Z", "0001-01-01T00:00:00Zjunk"):
+        response = am.post(AM, _am_body(_am_alert("2026-11-23T07:00:00Z", almost)), format="json")
+        assert response.status_code == 400 and "alerts[0].endsAt" in _errors(response), almost
+    assert _nothing_stored()
+
+
 def test_a_resolved_alert_with_go_zero_end_resolves_now(am):
     am.post(AM, _am_body(_am_alert("2026-11-23T07:00:00Z")), format="json")
     response = am.post(AM, _am_body(_am_alert("2026-11-23T07:00:00Z", GO_ZERO, status="resolved")), format="json")

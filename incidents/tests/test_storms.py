@@ -102,3 +102,107 @@ def test_a_new_wave_under_an_unresolved_storm_incident_pages_it_again(team, djan
     with at(T0 + timedelta(minutes=10, seconds=15), django_capture_on_commit_callbacks):
         assert oncall_services.do_release_held() == [storm.pk]
     assert pages() == 2
+
+
+# --- Mass openings (correlation's bulk path) ------------------------------------------------------
+
+
+def open_in_bulk(count, capture, first=0, when=T0):
+    from incidents import services
+
+    specs = [
+        services.OpenSpec(source="events", service=f"svc-{n}", title=f"svc-{n}: boom", severity="high")
+        for n in range(first, first + count)
+    ]
+    with at(when, capture):
+        return services.do_open_many(specs, actor="correlation")
+
+
+@pytest.fixture
+def tasks_run():
+    """The names of the Celery tasks run (inline here), in order."""
+    from celery.signals import task_prerun
+
+    names = []
+
+    def seen(sender, **kwargs):
+        names.append(sender.name)
+
+    task_prerun.connect(seen, weak=False)
+    yield names
+    task_prerun.disconnect(seen)
+
+
+def test_a_mass_opening_pages_once_with_one_paging_task_per_batch(
+    team, settings, monkeypatch, tasks_run, django_capture_on_commit_callbacks
+):
+    from incidents import services
+
+    monkeypatch.setattr(services, "BULK_CHUNK", 8)
+    opened = open_in_bulk(20, django_capture_on_commit_callbacks)
+    storm = Incident.objects.get(service="alert-storm")
+    assert pages() == 1 and storm.notifications.count() == 1
+    assert tasks_run.count("oncall.start_escalations") == 3  # 20 incidents in batches of 8
+    assert tasks_run.count("remediation.analyze_incidents") == 3
+    assert tasks_run.count("oncall.start_escalation") == 1  # the storm's major incident, opened on its own
+    children = Incident.objects.filter(parent=storm)
+    assert children.count() == 20 and set(children.values_list("paging_held", flat=True)) == {True}
+    for child in opened:
+        assert (
+            texts(child).count(f"Nobody was paged: part of alert storm #{storm.pk}, which is paged for the group.") == 1
+        )
+        assert child.timeline.filter(kind="analysis").count() == 1
+
+
+def test_a_second_delivery_of_a_paging_batch_holds_nobody_twice(team, django_capture_on_commit_callbacks):
+    from oncall import services as oncall_services
+
+    opened = open_in_bulk(12, django_capture_on_commit_callbacks)
+    with at(T0, django_capture_on_commit_callbacks):
+        oncall_services.do_start_escalations([incident.pk for incident in opened])
+    held = [text for incident in opened for text in texts(incident) if text.startswith("Nobody was paged")]
+    assert len(held) == 12 and pages() == 1
+
+
+def test_a_mass_opening_below_the_storm_threshold_pages_each_incident(
+    team, tasks_run, django_capture_on_commit_callbacks
+):
+    opened = open_in_bulk(5, django_capture_on_commit_callbacks)
+    assert not Incident.objects.filter(service="alert-storm").exists()
+    assert pages() == 5 and tasks_run.count("oncall.start_escalations") == 1
+    assert {incident.escalation.team_id for incident in Incident.objects.filter(pk__in=[i.pk for i in opened])} == {
+        team.pk
+    }
+
+
+def test_a_whole_batch_opened_while_a_storm_rages_joins_it_unpaged(team, django_capture_on_commit_callbacks):
+    open_many(11, T0, django_capture_on_commit_callbacks)
+    late = open_in_bulk(5, django_capture_on_commit_callbacks, first=12, when=T0 + timedelta(seconds=30))
+    storm = Incident.objects.get(service="alert-storm")
+    assert set(Incident.objects.filter(pk__in=[i.pk for i in late]).values_list("parent_id", flat=True)) == {storm.pk}
+    assert Incident.objects.get(pk=storm.pk).title == "Alert storm: 16 incidents"
+    assert pages() == 1
+
+
+def test_a_batch_that_makes_a_storm_opens_under_it_with_the_incidents_before_it(
+    team, django_capture_on_commit_callbacks
+):
+    early = open_many(3, T0, django_capture_on_commit_callbacks)
+    batch = open_in_bulk(10, django_capture_on_commit_callbacks, first=5, when=T0 + timedelta(seconds=10))
+    storm = Incident.objects.get(service="alert-storm")
+    assert {i.parent_id for i in batch} == {storm.pk}  # as returned, and as stored:
+    children = set(Incident.objects.filter(parent=storm).values_list("pk", flat=True))
+    assert children == {i.pk for i in early + batch}
+    assert storm.title == "Alert storm: 13 incidents"
+    assert "13 incident(s) joined the storm (13 in all)." in texts(storm)
+    assert pages() == 3 + 1  # the early ones were paged before the storm began; then the storm, once
+
+
+def test_a_batch_that_outlasts_its_time_budget_goes_on_in_new_tasks(
+    team, settings, tasks_run, django_capture_on_commit_callbacks
+):
+    settings.CELERY_TASK_SOFT_TIME_LIMIT = 0  # every batch task spends its budget on its first incident
+    opened = open_in_bulk(4, django_capture_on_commit_callbacks)
+    assert tasks_run.count("oncall.start_escalations") == 4 and pages() == 4
+    assert tasks_run.count("remediation.analyze_incidents") == 4
+    assert Incident.objects.filter(pk__in=[i.pk for i in opened], category="").count() == 0

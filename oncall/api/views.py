@@ -10,12 +10,12 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from icalendar import Calendar, Event
 from rest_framework import mixins, permissions, serializers, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from oncall import services
+from oncall import services, testpage
 from oncall.api.serializers import (
     ChannelSerializer,
     ContactMethodSerializer,
@@ -171,6 +171,17 @@ class OwnContactMethodViewSet(OwnRowsMixin, viewsets.ModelViewSet):
 
     queryset = ContactMethod.objects.select_related("user")
     serializer_class = OwnContactMethodSerializer
+
+    @extend_schema(request=None, responses={200: NotificationSerializer, 400: dict, 403: dict, 429: dict})
+    @action(detail=True, methods=["post"])
+    def test(self, request, pk=None):
+        """Send a real test page through this contact method now: 200 with its delivery log row, whose
+        `status` says how it went (`sent`, `failed` with the error class, `skipped`). Responders test their
+        own methods, admins anyone's; one test per method per 10 seconds (429)."""
+        if not request.user.has_perm("incidents.change_incident"):
+            raise PermissionDenied("Only responders and admins send test pages.")
+        notification = testpage.do_send_test(self.get_object(), request.user.username)
+        return Response(NotificationSerializer(notification).data)
 
 
 class NotificationRuleViewSet(OwnRowsMixin, viewsets.ModelViewSet):

@@ -97,6 +97,16 @@ def test_a_webhook_fires_then_state_ok_resolves(integration):
     assert incident.status == "resolved"
 
 
+def test_a_link_to_a_host_without_a_domain_is_accepted_and_only_http_links_are_kept(integration):
+    Integration.objects.filter(pk=integration.pk).update(kind="generic")
+    body = {"alert_uid": "a1", "title": "Down", "link_to_upstream_details": "http://grafana:3000/d/x"}
+    assert post(f"/integrations/v1/webhook/{TOKEN}/", body).status_code == 200
+    body = {"alert_uid": "a2", "title": "Down too", "link_to_upstream_details": "javascript:alert(1)"}
+    assert post(f"/integrations/v1/webhook/{TOKEN}/", body).status_code == 200
+    links = dict(Alert.objects.values_list("labels__alert_uid", "generator_url"))
+    assert links == {"a1": "http://grafana:3000/d/x", "a2": ""}
+
+
 def test_a_webhook_body_that_is_not_an_object_is_refused(integration):
     response = post(f"/integrations/v1/webhook/{TOKEN}/", ["not", "an", "object"])
     assert response.status_code == 400

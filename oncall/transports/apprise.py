@@ -21,13 +21,14 @@ pass the policy, and the proxy has to restrict destinations (docs/security.md).
 
 from __future__ import annotations
 
+import functools
+import importlib
 import logging
 import re
 import threading
 from contextlib import contextmanager
 from urllib.parse import parse_qsl, quote, urlsplit
 
-import apprise
 import requests.adapters
 import urllib3.util.connection as urllib3_connection
 from django.conf import settings
@@ -44,8 +45,15 @@ ALLOWED_SCHEMES = frozenset(
      "json", "jsons"}
 )  # fmt: skip
 HTTP_STATUS_IN_LOG = re.compile(r"error=(\d{3})")
-# apprise keeps nothing on disk and loads no plugins from paths.
-ASSET = apprise.AppriseAsset(storage_mode="memory", plugin_paths=[])
+
+
+@functools.cache
+def _apprise():
+    """apprise and its asset, loaded on the first delivery: its hundred plugins cost a web process ~15 MB
+    that only the workers (and a "send test") need. The asset keeps nothing on disk and loads no plugins
+    from paths."""
+    module = importlib.import_module("apprise")
+    return module, module.AppriseAsset(storage_mode="memory", plugin_paths=[])
 
 
 _guard = threading.local()
@@ -139,7 +147,8 @@ class AppriseTransport(Transport):
         if url.split("://", 1)[0] not in ALLOWED_SCHEMES:
             raise TransportError("scheme not allowed", permanent=True)
         self._check_destination()
-        plugin = apprise.Apprise.instantiate(url, asset=ASSET, suppress_exceptions=True)
+        apprise, asset = _apprise()
+        plugin = apprise.Apprise.instantiate(url, asset=asset, suppress_exceptions=True)
         if plugin is None:
             raise TransportError("invalid settings", permanent=True)
         with apprise.LogCapture(level=logging.INFO) as captured, guarded_connections():

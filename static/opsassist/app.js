@@ -241,18 +241,56 @@ const OpsAssist = (() => {
     });
     liveMonitors($("#monitor-tiles"), data("monitors-data"), {});
     $$("[data-duration]").forEach((el) => (el.textContent = duration(parseFloat(el.dataset.duration))));
-    charts(data("charts-data"));
+    reliability(data("reliability-data"), data("reliability-total"));
+    const drawn = charts(data("charts-data"));
+    // The reliability table and the charts follow incident changes: fetched again a second after the first
+    // change, then at most once a second while changes keep coming (a storm makes one fetch a second).
+    let pending = null;
+    const refresh = () => {
+      if (pending) return;
+      pending = setTimeout(async () => {
+        pending = null;
+        try {
+          const state = await api("GET", $("[data-live-url]").dataset.liveUrl);
+          reliability(state.reliability, state.reliability_total);
+          if (drawn) updateCharts(drawn, state.charts);
+        } catch (err) { /* the next change tries again */ }
+      }, 1000);
+    };
+    on("incident.created", refresh);
+    on("incident.updated", refresh);
+    if ($("[data-live-url]").dataset.stale === "1") refresh();  // rendered from a shared copy: fetch it fresh
   };
 
+  function reliability(rows, total) {
+    const cell = (w) => `<td><span class="sla sla-${esc(w.sla_status)}">${Number(w.availability_percent).toFixed(2)} %</span></td>`;
+    $("#reliability tbody").innerHTML = rows.length
+      ? rows.map((r) => `<tr data-service="${esc(r.service)}"><td>${esc(r.service)}</td>${cell(r.day)}${cell(r.week)}<td>${r.incidents_30d}</td></tr>`).join("")
+      : `<tr><td colspan="4">No incidents in the last 30 days.</td></tr>`;
+    const more = $("#reliability-more");
+    more.hidden = total <= rows.length;
+    more.textContent = `The ${rows.length} services with the most downtime of ${total} with incidents in 30 days; all of them: /api/v1/incidents/analytics.`;
+  }
+
+  function updateCharts(drawn, c) {
+    drawn.perDay.data.labels = c.days;
+    drawn.perDay.data.datasets.forEach((d) => (d.data = c.per_day[d.label]));
+    drawn.mttx.data.labels = c.days;
+    drawn.mttx.data.datasets[0].data = c.mtta_minutes;
+    drawn.mttx.data.datasets[1].data = c.mttr_minutes;
+    drawn.perDay.update();
+    drawn.mttx.update();
+  }
+
   function charts(c) {
-    if (!window.Chart) return;
+    if (!window.Chart) return null;
     const colors = { critical: "#b3261e", high: "#d35400", medium: "#b58900", low: "#2e7d32" };
-    new Chart($("#chart-per-day"), {
+    const perDay = new Chart($("#chart-per-day"), {
       type: "bar",
       data: { labels: c.days, datasets: Object.keys(colors).map((s) => ({ label: s, data: c.per_day[s], backgroundColor: colors[s] })) },
       options: { animation: false, responsive: true, scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } } } },
     });
-    new Chart($("#chart-mttx"), {
+    const mttx = new Chart($("#chart-mttx"), {
       type: "line",
       data: { labels: c.days, datasets: [
         // No line across days without incidents: a gap is a gap, not a trend.
@@ -260,6 +298,7 @@ const OpsAssist = (() => {
         { label: "MTTR", data: c.mttr_minutes, borderColor: "#8e44ad", spanGaps: false }] },
       options: { animation: false, responsive: true, scales: { y: { beginAtZero: true } } },
     });
+    return { perDay, mttx };
   }
 
   pages.incidents = () => {
@@ -483,6 +522,7 @@ const OpsAssist = (() => {
     if (!response.ok) {
       const error = new Error(flattenErrors(json && json.detail && Object.keys(json).length === 1 ? json.detail : json || `HTTP ${response.status}`).join(" · "));
       error.status = response.status;
+      error.fields = json && json.errors;
       throw error;
     }
     return json;
@@ -492,6 +532,24 @@ const OpsAssist = (() => {
     if (!box) return;
     box.textContent = error ? (error.status === 403 ? "You are not allowed to change this. " : "") + error.message : "";
     box.hidden = !error;
+    fieldErrors(form, error && error.fields);
+  }
+  // Each message of a 400 also next to the field it names ("end", "config.topic": the enabled kind's topic).
+  function fieldErrors(form, errors) {
+    if (!form.querySelectorAll) return;
+    $$(".field-error", form).forEach((el) => el.remove());
+    $$("[aria-invalid]", form).forEach((el) => el.removeAttribute("aria-invalid"));
+    Object.entries(errors || {}).forEach(([key, messages]) => {
+      const [object, name] = key.includes(".") ? key.split(".", 2) : [null, key];
+      const scope = object ? $$(`[data-object="${CSS.escape(object)}"]`, form).find((f) => !f.disabled) : form;
+      const input = scope && $$(`[name="${CSS.escape(name)}"]`, scope).find((el) => !el.closest("[data-group]"));
+      if (!input || !Array.isArray(messages)) return;
+      input.setAttribute("aria-invalid", "true");
+      const note = document.createElement("span");
+      note.className = "field-error error small";
+      note.textContent = messages.join(" ");
+      input.insertAdjacentElement("afterend", note);
+    });
   }
   // A kind select enables only the chosen kind's settings.
   function kindForms() {
@@ -513,7 +571,9 @@ const OpsAssist = (() => {
       formError(form, null);
       try {
         const saved = await send(form.dataset.method || "POST", form.dataset.api, formBody(form));
-        if (form.dataset.next === "incident" && saved && saved.id) location.href = `/incidents/${saved.id}/`;
+        // data-next="event": the page shows what came back (a link shown once) instead of reloading.
+        if (form.dataset.next === "event") form.dispatchEvent(new CustomEvent("opsassist:saved", { bubbles: true, detail: saved }));
+        else if (form.dataset.next === "incident" && saved && saved.id) location.href = `/incidents/${saved.id}/`;
         else if (form.dataset.nextUrl && saved) location.href = form.dataset.nextUrl.replace("{name}", encodeURIComponent(saved.name));
         else location.reload();
       } catch (err) { formError(form, err); } finally { if (button) button.disabled = false; }
@@ -527,7 +587,11 @@ const OpsAssist = (() => {
         try {
           await send("DELETE", b.dataset.apiDelete);
           if (b.dataset.nextUrl) location.href = b.dataset.nextUrl; else location.reload();
-        } catch (err) { formError(b.closest("form") || document, err); }
+        } catch (err) {
+          // Next to the button when it sits in a form or an item, else in the page's error line.
+          const scope = b.closest("form, .item");
+          if (scope || !$("#action-error")) formError(scope || document, err); else showError(err);
+        }
       }
       if (b.dataset.addRow) {
         const rows = $(`[data-rows="${b.dataset.addRow}"]`, b.closest("form"));
@@ -661,5 +725,5 @@ const OpsAssist = (() => {
     if (page) page();
     connect(); tick(); setInterval(tick, 1000);
   });
-  return { api, pages, on };
+  return { api, pages, on, formError };
 })();
