@@ -159,8 +159,8 @@ class FastIngest:
         caller, stamp = await self._admitted(authorization, trust_cache=single)
         try:
             body = strict_json.loads(raw)
-        except strict_json.InvalidJSON as exc:
-            raise Refused(400, {"detail": str(exc)}) from None
+        except strict_json.InvalidJSON as exc:  # worded as the DRF view words it (nul.JSONParser)
+            raise Refused(400, exc.as_body()) from None
         try:
             events = intake.check_shape(body)
         except ValidationError as exc:

@@ -83,10 +83,15 @@ def _kill_and_reap(tmp_path, env: dict, target: str) -> None:
         # reaper pass of its deadline, the on-call paged through the usual path.
         assert finished["status"] == "failed" and finished["error"], finished
         assert datetime.fromisoformat(finished["updated_at"]) <= deadline + REAPER_SLACK
-        texts = [entry["text"] for entry in api.get(f"/incidents/{incident_id}").json()["timeline"]]
-        assert any("Remediation kill_idle_connections failed" in text and "pag" in text for text in texts), texts
+        # The page is a task of its own, queued when the run failed: it may land a moment after the run.
+        _wait(lambda: _paged_about_the_failure(api, incident_id), 30, "the on-call paged about the failure")
         again = api.post(f"/incidents/{incident_id}/remediations")
         assert again.status_code in (201, 202), again.text  # nothing blocks a new proposal
+
+
+def _paged_about_the_failure(api: httpx.Client, incident_id: int) -> bool:
+    texts = [entry["text"] for entry in api.get(f"/incidents/{incident_id}").json()["timeline"]]
+    return any("Remediation kill_idle_connections failed" in text and "pag" in text for text in texts)
 
 
 def _start_a_slow_verification(api: httpx.Client, target: str) -> tuple[dict, int]:

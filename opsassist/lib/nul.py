@@ -22,6 +22,8 @@ from django.http import JsonResponse
 from rest_framework import parsers, status
 from rest_framework.exceptions import APIException, ParseError
 
+from opsassist.lib.errors import ServiceError
+
 MESSAGE = "Null characters (U+0000) are not allowed."
 MAX_DEPTH = 64
 SURROGATE = re.compile("[\ud800-\udfff]")
@@ -30,7 +32,16 @@ INFINITE_MESSAGE = "Number too large (it would be infinite)."
 
 
 class InvalidJSON(ValueError):
-    """A body that is not acceptable JSON; the message says why."""
+    """A body that is not acceptable JSON; the message says why, and `field` where (a path such as
+    `attributes.k` or `[1].service`; empty for the document as a whole)."""
+
+    def __init__(self, message: str, field: str = ""):
+        super().__init__(message)
+        self.field = field
+
+    def as_body(self) -> dict:
+        """The API's 400 body: `detail`, and `errors` under the field's path when there is one."""
+        return {"detail": str(self), "errors": {self.field: [str(self)]}} if self.field else {"detail": str(self)}
 
 
 class RequestTooLarge(APIException):
@@ -79,7 +90,7 @@ def _path(link) -> str:
 
 def _at(message: str, link) -> InvalidJSON:
     where = _path(link)
-    return InvalidJSON(f"{message.removesuffix('.')} (at {where})." if where else message)
+    return InvalidJSON(f"{message.removesuffix('.')} (at {where})." if where else message, field=where)
 
 
 def check_value(value) -> None:
@@ -158,6 +169,8 @@ class JSONParser(parsers.JSONParser):
         except (UnicodeDecodeError, LookupError) as exc:
             raise ParseError(f"JSON parse error - {exc}") from None
         except InvalidJSON as exc:
+            if exc.field:  # a value that parsed but is not storable: a 400 naming its field, like validation
+                raise ServiceError(str(exc), field=exc.field) from None
             raise ParseError(str(exc)) from None
 
 

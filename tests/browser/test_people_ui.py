@@ -36,7 +36,8 @@ def _signed_in(browser, base: str, username: str, password: str, width=1280, hei
     page.fill("#id_username", username)
     page.fill("#id_password", password)
     page.click("button[type=submit]")
-    page.wait_for_url(base + "/")
+    page.wait_for_url(base + "/", wait_until="load")
+    page.wait_for_selector("body[data-tz-chosen='1']")  # the zone came with the login: no reload is pending
     return context, page
 
 
