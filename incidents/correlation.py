@@ -28,11 +28,9 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -46,6 +44,7 @@ from django.utils import timezone
 from incidents import live, services
 from incidents.choices import ERROR_LEVELS, SEVERITY_BY_LEVEL, SEVERITY_RANK, UNRESOLVED, Source
 from incidents.models import Event, Incident, unlinked
+from opsassist.lib import lease
 
 log = logging.getLogger(__name__)
 
@@ -324,33 +323,11 @@ def _link_pairs(pairs: list[tuple[int, int]]) -> list[int]:
 # --- One pass -----------------------------------------------------------------------------------
 
 
-@contextmanager
-def pass_lease() -> Iterator[bool]:
-    """A transaction for one pass, yielding whether this pass may run (no other pass is running).
-
-    PostgreSQL: a transaction-level advisory lock (released by commit, rollback or a dead connection)
-    and a statement_timeout for the pass's statements. Elsewhere: a cache lease (Redis SET NX with an
-    expiry in service mode, in-process in the embedded mode).
-    """
+def pass_lease():
+    """A transaction for one pass, yielding whether this pass may run (no other pass is running); on
+    PostgreSQL its statements are bounded by CORRELATION_TIMEOUT_SECONDS."""
     timeout = settings.CORRELATION_TIMEOUT_SECONDS
-    if connection.vendor == "postgresql":
-        with transaction.atomic(), connection.cursor() as cursor:
-            # One round trip: the lock, and the time bound of this transaction's statements.
-            cursor.execute(
-                "SELECT pg_try_advisory_xact_lock(%s), set_config('statement_timeout', %s, true)",
-                [LOCK_ID, str(int(timeout * 1000))],
-            )
-            held = cursor.fetchone()[0]
-            yield held
-        return
-    token = uuid.uuid4().hex
-    held = cache.add(LEASE_KEY, token, timeout=max(1, int(timeout * 2)))
-    try:
-        with transaction.atomic():
-            yield held
-    finally:
-        if held and cache.get(LEASE_KEY) == token:
-            cache.delete(LEASE_KEY)
+    return lease.exclusive(LOCK_ID, LEASE_KEY, timeout * 2, statement_timeout=timeout)
 
 
 def correlate(now: datetime | None = None) -> PassResult:

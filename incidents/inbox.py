@@ -23,17 +23,14 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from django.conf import settings
-from django.core.cache import cache
-from django.db import OperationalError, connection, transaction
+from django.db import OperationalError, transaction
 from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -43,6 +40,7 @@ from incidents import live, noise, services
 from incidents.alerts import AlertIn, describe, fields, from_json, to_json
 from incidents.choices import SEVERITY_RANK, UNRESOLVED, AlertStatus, Source, Status, TimelineKind
 from incidents.models import Alert, AlertInbox, Incident, TimelineEntry
+from opsassist.lib import lease
 
 log = logging.getLogger(__name__)
 
@@ -126,25 +124,9 @@ def _set_aside(exc: Exception) -> None:
     log.error("alert request set aside: it fails to apply", extra={"inbox_id": row.pk}, exc_info=exc)
 
 
-@contextmanager
-def _lease() -> Iterator[bool]:
-    """A transaction, yielding whether this drain may apply a batch (no other drain is applying one).
-
-    PostgreSQL: a transaction-level advisory lock, released by commit, rollback or a dead connection.
-    Elsewhere: a cache lease (Redis SET NX with an expiry, or in-process in the embedded mode)."""
-    if connection.vendor == "postgresql":
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [LOCK_ID])
-            yield cursor.fetchone()[0]
-        return
-    token = uuid.uuid4().hex
-    held = cache.add(LEASE_KEY, token, timeout=LEASE_SECONDS)
-    try:
-        with transaction.atomic():
-            yield held
-    finally:
-        if held and cache.get(LEASE_KEY) == token:
-            cache.delete(LEASE_KEY)
+def _lease():
+    """A transaction, yielding whether this drain may apply a batch (no other drain is applying one)."""
+    return lease.exclusive(LOCK_ID, LEASE_KEY, LEASE_SECONDS)
 
 
 def apply_rows(rows: list[AlertInbox]) -> None:
