@@ -77,7 +77,9 @@ def _wait_for(url: str, proc: subprocess.Popen, var_dir: Path, timeout: float) -
         if proc.poll() is not None:
             raise RuntimeError(f"server exited early:\n{(var_dir / 'server.log').read_text()[-4000:]}")
         try:
-            if httpx.get(url, timeout=1).status_code == 200:
+            # Ours once the token it writes before serving is there: a port just freed may still be
+            # answered for a moment by another test's server on a busy machine.
+            if httpx.get(url, timeout=1).status_code == 200 and (var_dir / "admin-token").exists():
                 return
         except httpx.HTTPError:
             pass
