@@ -1,4 +1,5 @@
-"""Start OpsAssist for real (`manage.py up`, as `make up` does) in a subprocess, for end-to-end tests."""
+"""Start OpsAssist for real (`manage.py up`, as `make up` does) in a subprocess, for end-to-end tests; and
+serve a test's own stand-in receiver (a stdlib HTTP server) in a thread."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -113,3 +115,16 @@ def scratch_database(server_url: str, prefix: str = "opsassist_scratch"):
     finally:
         with psycopg.connect(server_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def serving(server):
+    """Run `server` (a stdlib HTTP server bound to a loopback port) in a thread for the block, then stop it."""
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

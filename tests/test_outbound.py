@@ -17,6 +17,7 @@ from oncall.models import Channel, Notification
 from oncall.tests.factories import team_with_rotation
 from opsassist.lib import outbound
 from opsassist.lib.redact import redact_url
+from tests.server import serving
 
 pytestmark = pytest.mark.django_db
 
@@ -72,14 +73,8 @@ class Handler(BaseHTTPRequestHandler):
 def receiver(status: int = 200, body: bytes = b"ok"):
     server = Receiver(("127.0.0.1", 0), Handler)
     server.status, server.body = status, body
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 @contextmanager

@@ -4,10 +4,11 @@ to forward (absolute-form `POST http://host:port/path`) and relays it to that de
 from __future__ import annotations
 
 import http.client
-import threading
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
+
+from tests.server import serving
 
 
 @contextmanager
@@ -45,10 +46,5 @@ def forward_proxy(host: str = "127.0.0.1"):
     server = ThreadingHTTPServer((host, 0), Handler)
     server.used = used
     server.url = f"http://{host}:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()

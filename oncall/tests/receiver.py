@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-import threading
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.server import serving
 
 
 @contextmanager
@@ -26,11 +27,6 @@ def http_receiver(status: int = 200):
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.status = status
     server.received = received
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        server.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    server.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    with serving(server):
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()

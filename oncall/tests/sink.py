@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import ssl
-import threading
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+from tests.server import serving
 
 # Enough for every client we point here: Pushover's status, Telegram's ok, Matrix's room and event ids.
 ANSWER = {"ok": True, "status": 1, "result": {"message_id": 1}, "room_id": "!room:localhost", "event_id": "$event",
@@ -58,12 +59,7 @@ def http_sink(status: int = 200, certfile: str | None = None):
     server.status = status
     server.redirect_to = ""  # with a 3xx status: where to send the client
     server.received = received
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        server.base = f"{'https' if certfile else 'http'}://127.0.0.1:{server.server_address[1]}"
-        server.port = server.server_address[1]
+    server.base = f"{'https' if certfile else 'http'}://127.0.0.1:{server.server_address[1]}"
+    server.port = server.server_address[1]
+    with serving(server):
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()

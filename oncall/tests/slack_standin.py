@@ -4,10 +4,11 @@ chat.postEphemeral and users.info in Slack's JSON shape, and records every call.
 from __future__ import annotations
 
 import json
-import threading
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+from tests.server import serving
 
 
 @contextmanager
@@ -66,11 +67,6 @@ def slack_api(emails: dict[str, str] | None = None):
     server.calls = calls
     server.emails = dict(emails or {})
     server.failing = {}  # method → the Slack error it answers
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        server.url = f"http://127.0.0.1:{server.server_address[1]}/api/"
+    server.url = f"http://127.0.0.1:{server.server_address[1]}/api/"
+    with serving(server):
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -4,10 +4,11 @@ or a calendar host), recording each request's path and headers."""
 from __future__ import annotations
 
 import json
-import threading
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
+
+from tests.server import serving
 
 
 @contextmanager
@@ -40,10 +41,5 @@ def get_server():
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.pages, server.requests, server.key = {}, [], None
     server.base = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
