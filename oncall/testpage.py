@@ -20,8 +20,7 @@ from opsassist.lib.publicurl import absolute_url
 from opsassist.lib.redact import log_remote_error, public_error
 
 TEST_EVENT = "test"
-# One test per person in this window, whichever of their contact methods: a button held down must not flood
-# someone's phone, and one person's many methods must not hold many web workers on slow receivers at once.
+# One test per contact method in this window: a button held down must not flood someone's phone.
 MIN_INTERVAL = timedelta(seconds=10)
 # Kinds that keep per-incident state at the receiver (a Slack message updated in place) have no test page.
 UNTESTABLE_KINDS = frozenset({"slack_app"})
@@ -50,11 +49,11 @@ def check_send_test(contact: ContactMethod) -> None:
     if contact.kind in UNTESTABLE_KINDS:
         raise ServiceError(f"A {contact.kind} contact method cannot send a test page.", "kind")
     recent = Notification.objects.filter(
-        contact__user_id=contact.user_id, event=TEST_EVENT, created_at__gt=timezone.now() - MIN_INTERVAL
+        contact=contact, event=TEST_EVENT, created_at__gt=timezone.now() - MIN_INTERVAL
     )
     # The cache claim is atomic (two clicks at once send one test); the log also covers a cache without
     # shared state (the embedded mode's per-process memory).
-    claimed = cache.add(f"oncall:test-page:{contact.user_id}", 1, timeout=MIN_INTERVAL.seconds)
+    claimed = cache.add(f"oncall:test-page:{contact.pk}", 1, timeout=MIN_INTERVAL.seconds)
     if recent.exists() or not claimed:
         raise TooSoon(f"A test was sent less than {MIN_INTERVAL.seconds} seconds ago; wait a moment.")
 
