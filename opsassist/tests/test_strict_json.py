@@ -49,3 +49,19 @@ def test_a_valid_surrogate_pair_and_large_finite_numbers_are_fine():
     assert nul.loads('{"e": "\\ud83d\\ude00", "n": 1e308, "i": 123456789012345678901234567890}') == {
         "e": "\U0001f600", "n": 1e308, "i": 123456789012345678901234567890,
     }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ('{"k": ' + "1" * 250 + "e99}", "too large"),  # no exponent of three digits, still infinite
+        ('{"k": ' + "9" * 400 + ".0}", "too large"),
+        ('{"k": "' + "\udfff" + '"}', "surrogate"),  # sent raw (UTF-8 with surrogatepass), no backslash
+        ("[" * 65 + "]" * 65, "deeper"),
+    ],
+)
+def test_bodies_without_escapes_are_still_checked(raw, problem):
+    """Most bodies skip the walk (no backslash, few brackets, short numbers): those that only look alike are
+    walked all the same."""
+    with pytest.raises(nul.InvalidJSON, match=f"(?i){problem}"):
+        nul.loads(raw.encode("utf-8", "surrogatepass"))
