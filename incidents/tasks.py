@@ -1,8 +1,10 @@
+import contextlib
 import logging
 import time
 
 from celery import shared_task
 from django.conf import settings
+from django.core.cache import cache
 
 from incidents import correlation, inbox, rollup, services
 
@@ -27,15 +29,33 @@ def process_alert_inbox() -> None:
     """On the "alerts" queue: apply the queued Alertmanager alerts (incidents/inbox.py). Queued by each
     webhook request, and by beat every ALERT_INBOX_REAP_SECONDS as the reaper of alerts whose drain was
     lost (a worker that died, a broker that was down). A drain that finds another running returns at once."""
+    with contextlib.suppress(Exception):  # a cache that is down: requests queue a drain each
+        cache.delete(DRAIN_QUEUED_KEY)  # from here on, rows stored later need a drain of their own
     if inbox.do_drain():
         queue_alert_drain()
 
 
+# Set while a drain is queued and has not started: rows stored meanwhile are read by that drain (it reads the
+# inbox after it started), so a request that finds the mark queues nothing. During a storm that saves the
+# broker and the worker a task per request. The mark lapses after DRAIN_QUEUED_SECONDS in case the task was
+# lost; beat's reaper drains every ALERT_INBOX_REAP_SECONDS all the same.
+DRAIN_QUEUED_KEY = "alerts:drain-queued"
+DRAIN_QUEUED_SECONDS = 5
+
+
 def queue_alert_drain() -> None:
-    """Queue a drain of the alert inbox, after the alerts were stored (outside any transaction)."""
+    """Queue a drain of the alert inbox, after the alerts were stored (outside any transaction), unless one
+    is queued and has not started yet."""
+    try:
+        if not cache.add(DRAIN_QUEUED_KEY, 1, timeout=DRAIN_QUEUED_SECONDS):
+            return
+    except Exception:  # the cache is down: queue one anyway
+        log.warning("cache unavailable: queueing an alert inbox drain for this request")
     try:
         process_alert_inbox.delay()
     except Exception:  # the broker is down: the alerts are stored, and beat's reaper drains them
+        with contextlib.suppress(Exception):
+            cache.delete(DRAIN_QUEUED_KEY)
         log.exception("could not queue an alert inbox drain")
 
 

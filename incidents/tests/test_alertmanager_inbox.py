@@ -197,3 +197,27 @@ def test_the_oncall_compatible_url_queues_through_the_same_inbox(held):
     assert AlertInbox.objects.get().actor == f"integration:{integration.name}"
     inbox.do_drain()
     assert set(Incident.objects.filter(source="alert").values_list("service", flat=True)) == {"payments"}
+
+
+def test_requests_queue_one_drain_until_it_starts(am, monkeypatch):
+    """A storm of webhook requests queues one drain, not one per request; a request arriving after that drain
+    started (it may have read the inbox already) queues the next one, and so does a broker that refused."""
+    queued = []
+    monkeypatch.setattr(tasks.process_alert_inbox, "delay", lambda: queued.append(1))
+    for i in range(3):
+        assert am.post(URL, group(2, prefix=f"a{i}"), format="json").status_code == 200
+    assert len(queued) == 1 and AlertInbox.objects.count() == 3
+    tasks.process_alert_inbox()  # the queued drain runs and applies them all
+    assert not AlertInbox.objects.exists() and Alert.objects.count() == 6
+    am.post(URL, group(2, prefix="b"), format="json")
+    assert len(queued) == 2
+
+    def refused():
+        raise ConnectionError("broker down")
+
+    tasks.process_alert_inbox()
+    monkeypatch.setattr(tasks.process_alert_inbox, "delay", refused)
+    am.post(URL, group(2, prefix="c"), format="json")  # stored; the reaper will drain it
+    monkeypatch.setattr(tasks.process_alert_inbox, "delay", lambda: queued.append(1))
+    am.post(URL, group(2, prefix="d"), format="json")
+    assert len(queued) == 3  # the refused one left no mark behind
