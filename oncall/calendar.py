@@ -7,12 +7,16 @@ Calendar apps subscribe without a session, so each feed lives at a URL holding a
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.db.models import Q
-from icalendar import Calendar, Event
 
+from oncall import ical
 from oncall.models import Schedule
 from oncall.schedule import Shift, next_shifts
+
+if TYPE_CHECKING:
+    from icalendar import Calendar, Event
 
 PAST = timedelta(days=1)
 HORIZON_DAYS = 90
@@ -20,7 +24,7 @@ MAX_SHIFTS = 60
 
 
 def _calendar(name: str) -> Calendar:
-    calendar = Calendar()
+    calendar = ical.icalendar().Calendar()
     calendar.add("prodid", "-//OpsAssist//On-call//EN")
     calendar.add("version", "2.0")
     calendar.add("x-wr-calname", name)
@@ -28,7 +32,7 @@ def _calendar(name: str) -> Calendar:
 
 
 def _event(schedule: Schedule, shift: Shift, now: datetime) -> Event:
-    event = Event()
+    event = ical.icalendar().Event()
     event.add("uid", f"{schedule.pk}-{shift.start:%Y%m%dT%H%M%S}@opsassist")
     event.add("summary", f"On call: {shift.user.username} ({schedule.team.name} / {schedule.name})")
     event.add("dtstart", shift.start)

@@ -21,8 +21,6 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import httpx
-import icalendar
-import recurring_ical_events
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -30,11 +28,13 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from oncall import ical
 from oncall.calendar_models import CalendarShift, CalendarSource
 from opsassist.lib import outbound
 from opsassist.lib.errors import ServiceError
 
 if TYPE_CHECKING:
+    import icalendar
     from django.contrib.auth.models import User
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def parse_calendar(text: str, field: str = "ics") -> icalendar.Calendar:
     if len(text.encode()) > settings.CALENDAR_MAX_BYTES:
         raise ServiceError(f"The calendar is larger than {settings.CALENDAR_MAX_BYTES} bytes.", field)
     try:
-        calendar = icalendar.Calendar.from_ical(text)
+        calendar = ical.icalendar().Calendar.from_ical(text)
     except (ValueError, IndexError, KeyError) as exc:
         raise ServiceError(f"Not an iCalendar file: {exc}", field) from None
     if calendar.name != "VCALENDAR":
@@ -97,7 +97,7 @@ def expand(calendar: icalendar.Calendar, since: datetime, until: datetime, tz: Z
     CALENDAR_MAX_EVENTS (a rule repeating every minute must not fill the database)."""
     found: list[Occurrence] = []
     try:
-        query = recurring_ical_events.of(calendar, skip_bad_series=True)
+        query = ical.recurring().of(calendar, skip_bad_series=True)
         for event in query.after(since):
             start = _aware(event["DTSTART"].dt, tz)
             if start >= until or len(found) >= settings.CALENDAR_MAX_EVENTS:
@@ -109,7 +109,7 @@ def expand(calendar: icalendar.Calendar, since: datetime, until: datetime, tz: Z
             people, priority = people_of(event)
             summary = str(event.get("SUMMARY", ""))[:255]
             found.append(Occurrence(start, end, people, priority, summary))
-    except (ValueError, TypeError, KeyError, recurring_ical_events.InvalidCalendar) as exc:
+    except (ValueError, TypeError, KeyError, ical.recurring().InvalidCalendar) as exc:
         raise ServiceError(f"The calendar's events cannot be read: {exc}", "ics") from None
     return found
 

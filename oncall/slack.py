@@ -8,25 +8,18 @@ The bot token and signing secret are the operator's (settings), never an API use
 
 from __future__ import annotations
 
+import functools
+import importlib
 import json
 import logging
 from collections.abc import Iterable, Mapping
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.models.blocks import (
-    ActionsBlock,
-    Block,
-    ButtonElement,
-    ContextBlock,
-    MarkdownTextObject,
-    SectionBlock,
-)
-from slack_sdk.signature import SignatureVerifier
 
 from incidents import services as incident_services
 from incidents.choices import Status
@@ -38,6 +31,9 @@ from oncall.transports.slack import escape
 from opsassist.lib import outbound
 from opsassist.lib.errors import ServiceError
 from opsassist.lib.publicurl import absolute_url
+
+if TYPE_CHECKING:
+    from slack_sdk import WebClient
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +67,20 @@ class SlackUnavailable(Exception):
 # --- Web API ----------------------------------------------------------------------------------------
 
 
+@functools.cache
+def sdk() -> SimpleNamespace:
+    """slack_sdk, loaded on first use: a process that never talks to Slack (most web workers; every one
+    of a team without a Slack app) does not carry its ~2 MB of modules."""
+    names = {"slack_sdk": ["WebClient"], "slack_sdk.errors": ["SlackApiError", "SlackClientError"],
+             "slack_sdk.models.blocks": ["ActionsBlock", "ButtonElement", "ContextBlock", "MarkdownTextObject",
+                                         "SectionBlock"], "slack_sdk.signature": ["SignatureVerifier"]}  # fmt: skip
+    found = {}
+    for module, attributes in names.items():
+        loaded = importlib.import_module(module)
+        found.update({name: getattr(loaded, name) for name in attributes})
+    return SimpleNamespace(**found)
+
+
 def client() -> WebClient:
     """A Web API client for the configured app. Raises SlackUnavailable (permanent) without a bot token or
     when SLACK_API_URL is refused by the outbound policy."""
@@ -81,17 +91,17 @@ def client() -> WebClient:
     except outbound.OutboundRefused as exc:
         raise SlackUnavailable(f"SLACK_API_URL refused: {exc.message}", permanent=True) from None
     timeout = max(1, round(settings.HTTP_CLIENT_TIMEOUT))
-    return WebClient(token=settings.SLACK_BOT_TOKEN, base_url=settings.SLACK_API_URL, timeout=timeout)
+    return sdk().WebClient(token=settings.SLACK_BOT_TOKEN, base_url=settings.SLACK_API_URL, timeout=timeout)
 
 
 def call(method: str, **kwargs) -> dict:
     """One Web API call (`chat.postMessage`, ...); its JSON answer. Raises SlackUnavailable."""
     try:
         return getattr(client(), method.replace(".", "_"))(**kwargs).data
-    except SlackApiError as exc:
+    except sdk().SlackApiError as exc:
         error = str(exc.response.get("error", "")) or f"HTTP {exc.response.status_code}"
         raise SlackUnavailable(f"Slack {method}: {error}", permanent=error in PERMANENT_ERRORS) from None
-    except (SlackClientError, OSError) as exc:
+    except (sdk().SlackClientError, OSError) as exc:
         log.warning("Slack %s failed: %r", method, exc)
         raise SlackUnavailable(f"Slack {method}: {type(exc).__name__}") from None
 
@@ -107,19 +117,21 @@ def blocks_for(incident: Mapping, headline: str) -> list[dict]:
         f"*<{url}|#{incident['id']} {escape(incident['title'])}>*\n"
         f"{escape(incident['service'])} · {incident['priority']} · *{incident['status']}*"
     )
-    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=text[:3000]))]
+    slack = sdk()
+    blocks = [slack.SectionBlock(text=slack.MarkdownTextObject(text=text[:3000]))]
     buttons = []
     if incident["status"] == Status.OPEN:
-        buttons.append(ButtonElement(text="Acknowledge", action_id="acknowledge", value=str(incident["id"]),
+        buttons.append(slack.ButtonElement(text="Acknowledge", action_id="acknowledge", value=str(incident["id"]),
                                      style="primary"))  # fmt: skip
     if incident["status"] in (Status.OPEN, Status.ACKNOWLEDGED):
-        buttons.append(ButtonElement(text="Resolve", action_id="resolve", value=str(incident["id"]), style="danger"))
-    if buttons:
-        blocks.append(ActionsBlock(block_id="incident_actions", elements=buttons))
-    if incident.get("assigned_to"):
-        blocks.append(
-            ContextBlock(elements=[MarkdownTextObject(text=f"Assigned to {escape(incident['assigned_to'])}")])
+        buttons.append(
+            slack.ButtonElement(text="Resolve", action_id="resolve", value=str(incident["id"]), style="danger")
         )
+    if buttons:
+        blocks.append(slack.ActionsBlock(block_id="incident_actions", elements=buttons))
+    if incident.get("assigned_to"):
+        assigned = slack.MarkdownTextObject(text=f"Assigned to {escape(incident['assigned_to'])}")
+        blocks.append(slack.ContextBlock(elements=[assigned]))
     return [block.to_dict() for block in blocks]
 
 
@@ -178,8 +190,10 @@ def check_signed(body: bytes, headers: Mapping[str, str]) -> None:
     if not timestamp.isdigit() or len(timestamp) > 12:
         raise SlackRefused(401, "X-Slack-Request-Timestamp is missing or not a number.")
     try:
-        valid = SignatureVerifier(settings.SLACK_SIGNING_SECRET).is_valid(
-            body=body, timestamp=timestamp, signature=headers.get("X-Slack-Signature")
+        valid = (
+            sdk()
+            .SignatureVerifier(settings.SLACK_SIGNING_SECRET)
+            .is_valid(body=body, timestamp=timestamp, signature=headers.get("X-Slack-Signature"))
         )
     except UnicodeDecodeError:
         valid = False

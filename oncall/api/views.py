@@ -1,13 +1,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from icalendar import Calendar, Event
 from rest_framework import mixins, permissions, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
@@ -28,6 +26,7 @@ from oncall.api.serializers import (
     ShiftSerializer,
     TeamSerializer,
 )
+from oncall.calendar import schedule_calendar
 from oncall.models import (
     Channel,
     ContactMethod,
@@ -93,19 +92,8 @@ class ScheduleViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["get"])
     def ical(self, request, pk=None):
         schedule = self.get_object()
-        calendar = Calendar()
-        calendar.add("prodid", "-//OpsAssist//On-call//EN")
-        calendar.add("version", "2.0")
-        calendar.add("x-wr-calname", f"On call: {schedule}")
-        for shift in next_shifts(schedule, timezone.now() - timedelta(days=1), count=60, horizon_days=90):
-            event = Event()
-            event.add("uid", f"{schedule.pk}-{shift.start:%Y%m%dT%H%M%S}@opsassist")
-            event.add("summary", f"On call: {shift.user.username} ({schedule.name})")
-            event.add("dtstart", shift.start)
-            event.add("dtend", shift.end)
-            event.add("dtstamp", timezone.now())
-            calendar.add_component(event)
-        response = HttpResponse(calendar.to_ical(), content_type="text/calendar; charset=utf-8")
+        body = schedule_calendar(schedule, timezone.now())
+        response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="oncall-{schedule.pk}.ics"'
         return response
 

@@ -8,12 +8,16 @@ recurring event per group, repeating every N periods and starting one period aft
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import icalendar
 from dateutil.relativedelta import relativedelta
 
+from oncall import ical
 from oncall.calendars import NOT_BEFORE_PROPERTY, PRIORITY_PROPERTY
+
+if TYPE_CHECKING:
+    import icalendar
 
 FREQUENCIES = {"hourly": "HOURLY", "daily": "DAILY", "weekly": "WEEKLY", "monthly": "MONTHLY"}
 PERIODS = {"hourly": "hours", "daily": "days", "weekly": "weeks", "monthly": "months"}
@@ -65,7 +69,7 @@ def _rule(shift: dict, tz: ZoneInfo, interval: int) -> dict | None:
 
 def _event(uid: str, start: datetime, duration: timedelta, emails: list[str], level: int, name: str,
            rule: dict | None, not_before: datetime | None) -> icalendar.Event:  # fmt: skip
-    event = icalendar.Event()
+    event = ical.icalendar().Event()
     event.add("uid", uid)
     event.add("dtstart", start)
     event.add("dtend", start + duration)
@@ -129,7 +133,7 @@ def _rotation(shift, start, duration, tz, emails_of, level, name, interval, not_
 
 
 def calendar_of(events: list[icalendar.Event]) -> str:
-    calendar = icalendar.Calendar()
+    calendar = ical.icalendar().Calendar()
     calendar.add("prodid", "-//OpsAssist//Grafana OnCall import//EN")
     calendar.add("version", "2.0")
     for event in events:
