@@ -18,10 +18,11 @@ the same work without leaving the event loop:
 - the rate limit on the same counters as the DRF views (incidents.throttles);
 - the body rules, validation, rows, metrics and 201 body of the one event intake (incidents.intake),
   with the same 400 body naming every bad field;
-- the write through a psycopg async pool, where everything that arrived while the writes in flight (up
-  to WRITE_ROUNDS) were running is written together (group commit): single events in one INSERT (one
-  prepared statement, one round trip, no BEGIN/COMMIT needed for one statement), batches with COPY, in
-  one transaction when both are present; a pooled connection is checked only after sitting idle. The
+- the write through a psycopg async pool, where everything that arrived while the writes in flight (one
+  round of single events, up to BATCH_ROUNDS of batches) were running is written together (group
+  commit): single events in one INSERT (one prepared statement, one round trip, no BEGIN/COMMIT needed
+  for one statement), batches with COPY in one transaction; a pooled connection is checked only after
+  sitting idle. The
   answer (201 with the stored event, or `{"accepted": N}`) is sent only after that commit, so an
   acknowledged event is durable.
 
@@ -59,11 +60,14 @@ logger = logging.getLogger(__name__)
 
 PATH = re.compile(r"^/api/v1/events/?$")
 AUTH_CACHE_SECONDS = 10.0
-# Write rounds in flight at once. One: whatever arrives while a round is written waits for the next, so
-# under load each round carries many events (bench/peer.py: with 4 rounds in flight, rounds of ~2 events
-# cost PostgreSQL 170 us of CPU per event and the process 210 us; with 1, 95 us and 155 us, and 40 % more
-# events per second at the same p99). An idle server still writes a lone event at once.
-WRITE_ROUNDS = 1
+# Write rounds in flight at once, for single events and for batches. Single events: one, so that whatever
+# arrives while a round is written waits for the next and rounds under load carry many events
+# (bench/peer.py: with 4 rounds in flight, rounds of ~2 events cost PostgreSQL 170 us of CPU per event and
+# the process 210 us; with 1, 95 us and 155 us, and 40 % more events per second at the same p99); an idle
+# server still writes a lone event at once. Batches are large already: their COPYs overlap instead
+# (bench/ingest.py: 51-54 % of the COPY ceiling with 4 in flight, 48 % with 1).
+SINGLE_ROUNDS = 1
+BATCH_ROUNDS = 4
 # A single event whose credential changed under it is decided again at most this many times.
 STALE_RETRIES = 3
 # A pooled connection idle for longer than this is checked (one round trip) before it is used again.
@@ -337,7 +341,8 @@ class EventWriter:
     def __init__(self):
         self._down: tuple[float, Exception] | None = None  # (retry after, error) once the database failed
         self._pool = None
-        self._writes: Grouped[Write, list[int] | None] = Grouped(self._write_round, WRITE_ROUNDS)
+        self._singles: Grouped[Write, list[int] | None] = Grouped(self._write_round, SINGLE_ROUNDS)
+        self._batches: Grouped[Write, list[int] | None] = Grouped(self._write_round, BATCH_ROUNDS)
         self._reads: Grouped[bytes, str | None] = Grouped(self._read_round)
         self._used: dict[int, float] = {}  # id(connection) -> when it was last returned to the pool
 
@@ -345,7 +350,7 @@ class EventWriter:
         """Store `rows` (the ids when `returning`), committed when this returns. With `check` (single
         events only): stored only if the credential row is still `check.stamp` when they are written,
         else StaleCredential."""
-        return await self._writes((rows, returning, check))
+        return await (self._singles if returning else self._batches)((rows, returning, check))
 
     async def credential_row(self, authorization: bytes) -> str | None:
         """The row a decision about `authorization` depends on, read after this call began, or None."""
@@ -431,7 +436,7 @@ class EventWriter:
             pool = AsyncConnectionPool(
                 kwargs={k: v for k, v in kwargs.items() if v is not None},
                 min_size=1,
-                max_size=WRITE_ROUNDS + 1,  # the writes, and the credential reads
+                max_size=SINGLE_ROUNDS + BATCH_ROUNDS + 1,  # the writes, and the credential reads
                 timeout=pool_options.get("timeout", 3.0),
                 check=self._check_idle,
                 configure=_autocommit,
@@ -457,7 +462,8 @@ class EventWriter:
         self._used[id(conn)] = time.monotonic()
 
     async def close(self) -> None:
-        await self._writes.close()
+        await self._singles.close()
+        await self._batches.close()
         await self._reads.close()
         if self._pool is not None:
             await self._pool.close()
