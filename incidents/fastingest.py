@@ -240,6 +240,7 @@ class FastIngest:
         return self._writer
 
     async def close(self) -> None:
+        self._lookups.clear()  # they belong to this event loop
         if self._writer is not None:
             await self._writer.close()
             self._writer = None
@@ -341,6 +342,7 @@ class EventWriter:
     def __init__(self):
         self._down: tuple[float, Exception] | None = None  # (retry after, error) once the database failed
         self._pool = None
+        self._opening: asyncio.Future | None = None
         self._singles: Grouped[Write, list[int] | None] = Grouped(self._write_round, SINGLE_ROUNDS)
         self._batches: Grouped[Write, list[int] | None] = Grouped(self._write_round, BATCH_ROUNDS)
         self._reads: Grouped[bytes, str | None] = Grouped(self._read_round)
@@ -422,6 +424,15 @@ class EventWriter:
 
     async def _open_pool(self):
         if self._pool is None:
+            # The first rounds of singles, batches and reads may all start at once: one of them opens the
+            # pool, the others wait for it (two pools would leave one open and unclosed).
+            if self._opening is None:
+                self._opening = asyncio.ensure_future(self._new_pool())
+            await asyncio.shield(self._opening)
+        return self._pool
+
+    async def _new_pool(self) -> None:
+        try:
             from psycopg_pool import AsyncConnectionPool
 
             database = connection.settings_dict
@@ -446,7 +457,8 @@ class EventWriter:
             )
             await pool.open()
             self._pool = pool
-        return self._pool
+        finally:
+            self._opening = None
 
     async def _check_idle(self, conn) -> None:
         """Check a connection that sat idle (a database restart may have closed it); one in use moments
