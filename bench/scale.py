@@ -113,12 +113,17 @@ def met(ok: bool) -> str:
     return "MET" if ok else "NOT MET"
 
 
-def timed_pass() -> float:
+def timed_pass() -> tuple[float, int]:
+    """(seconds, incidents it opened) of one pass run here; a pass that found the server's own pass holding
+    the lease (it returns at once, having done nothing) is tried again until one runs."""
     from incidents.correlation import correlate
 
-    started = time.perf_counter()
-    correlate()
-    return time.perf_counter() - started
+    while True:
+        started = time.perf_counter()
+        result = correlate()
+        if not result.skipped:
+            return time.perf_counter() - started, len(result.opened)
+        time.sleep(0.02)
 
 
 def opened(database_url: str, prefix: str) -> int:
@@ -133,9 +138,9 @@ def correlation(database_url: str) -> None:
     error_events(database_url, SERVICES, 3, "quiet-")  # 10,000 services erring, below the threshold
     error_events(database_url, 10, 5, "burst-")  # and 10 crossing it
     for label in ("10,000 services erring, 10 burst", "same, next pass (nothing new)"):
-        elapsed = timed_pass()
-        print(f"correlation pass: {label:<36} {elapsed * 1000:7.0f} ms   "
-              f"burst incidents in the database {opened(database_url, 'burst-')}/10   "
+        elapsed, by_this_pass = timed_pass()
+        print(f"correlation pass: {label:<36} {elapsed * 1000:7.0f} ms   opened {by_this_pass} (the server's own "
+              f"passes may open them first), burst incidents in the database {opened(database_url, 'burst-')}/10   "
               f"(goal < 1000 ms: {met(elapsed < 1)})")  # fmt: skip
     storm(database_url)
 

@@ -65,7 +65,20 @@ def _reject_constant(name: str):
     raise InvalidJSON(f"Invalid JSON constant: {name}")
 
 
-_DECODER = json.JSONDecoder(object_pairs_hook=_unique_pairs, parse_constant=_reject_constant)
+class _Infinite(Exception):
+    """A number too large for a float: the document is read again and walked, to name where it is."""
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _Infinite
+    return value
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique_pairs, parse_constant=_reject_constant,
+                            parse_float=_finite_float)  # fmt: skip
+_WALKED_DECODER = json.JSONDecoder(object_pairs_hook=_unique_pairs, parse_constant=_reject_constant)
 
 
 def _string_problem(text: str) -> str | None:
@@ -132,7 +145,11 @@ def loads(raw: bytes | str):
             raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", raw, 0)
         else:
             text = raw
-        value = _DECODER.decode(text)
+        try:
+            value = _DECODER.decode(text)
+        except _Infinite:
+            value = _WALKED_DECODER.decode(text)
+            check_value(value)  # raises, naming the number's place
     except RecursionError:  # nested far beyond MAX_DEPTH: the parser gave up before we could count
         raise InvalidJSON(f"JSON nested deeper than {MAX_DEPTH} levels.") from None
     except InvalidJSON:
@@ -145,20 +162,29 @@ def loads(raw: bytes | str):
 
 
 def _surely_clean(text: str) -> bool:
-    """Whether a parsed document's text rules out all that check_value looks for, at C speed: U+0000 and
-    escaped surrogates need a backslash, raw surrogates a non-ASCII text, an infinite float (over 1.8e308)
-    an exponent of three digits or 100 digits in a row (below both, a number stays under 1e199), and
-    MAX_DEPTH levels as many brackets. (Brackets and digits inside strings count too: such a text is
-    merely walked.)"""
-    return (
-        "\\" not in text
-        and text.count("{") + text.count("[") <= MAX_DEPTH
-        and (text.isascii() or not SURROGATE.search(text))
-        and not _HUGE_NUMBER.search(text)
-    )
+    """Whether a parsed document's text rules out the rest of what check_value looks for, at C speed:
+    U+0000 and escaped surrogates need a backslash, raw surrogates a non-ASCII text, and nesting deeper
+    than MAX_DEPTH is counted on the brackets outside strings. (Infinite floats were refused while
+    parsing.)"""
+    return "\\" not in text and (text.isascii() or not SURROGATE.search(text)) and _nested_at_most(text, MAX_DEPTH)
 
 
-_HUGE_NUMBER = re.compile(r"[eE][+-]?\d{3}|\d{100}")
+def _nested_at_most(text: str, limit: int) -> bool:
+    """Whether valid JSON text without a backslash nests at most `limit` levels: its strings are then exactly
+    the `"..."` runs; what is left of its brackets loses one level of innermost pairs per pass."""
+    if text.count("{") + text.count("[") <= limit:
+        return True
+    outside_strings = "".join(text.split('"')[::2])
+    brackets = _NOT_BRACKET.sub("", outside_strings).translate(_PARENS)
+    for _ in range(limit):
+        if not brackets:
+            return True
+        brackets = brackets.replace("()", "")
+    return not brackets
+
+
+_NOT_BRACKET = re.compile(r"[^{}\[\]]+")
+_PARENS = str.maketrans("{[}]", "(())")
 
 
 def has_nul(value) -> bool:
