@@ -123,11 +123,12 @@ def send_paced(base: str, key: str, bodies: list[bytes], per_second: float) -> l
     up to 32 in flight); the answer times, every answer a 200."""
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     url = base + "/api/v1/integrations/alertmanager"
-    local = threading.local()
+    local, clients = threading.local(), []
 
     def post(content: bytes) -> float:
         if not hasattr(local, "client"):
             local.client = httpx.Client(timeout=30, headers=headers)
+            clients.append(local.client)
         started = time.perf_counter()
         response = local.client.post(url, content=content)
         assert response.status_code == 200, response.text
@@ -139,7 +140,10 @@ def send_paced(base: str, key: str, bodies: list[bytes], per_second: float) -> l
         for i, content in enumerate(bodies):
             time.sleep(max(0.0, start + i / per_second - time.perf_counter()))
             futures.append(pool.submit(post, content))
-        return [future.result() for future in futures]
+        times = [future.result() for future in futures]
+    for client in clients:
+        client.close()
+    return times
 
 
 def answer_times(base: str, key: str, groups: int) -> float:

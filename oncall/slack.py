@@ -69,16 +69,14 @@ class SlackUnavailable(Exception):
 
 @functools.cache
 def sdk() -> SimpleNamespace:
-    """slack_sdk, loaded on first use: a process that never talks to Slack (most web workers; every one
-    of a team without a Slack app) does not carry its ~2 MB of modules."""
-    names = {"slack_sdk": ["WebClient"], "slack_sdk.errors": ["SlackApiError", "SlackClientError"],
-             "slack_sdk.models.blocks": ["ActionsBlock", "ButtonElement", "ContextBlock", "MarkdownTextObject",
-                                         "SectionBlock"], "slack_sdk.signature": ["SignatureVerifier"]}  # fmt: skip
-    found = {}
-    for module, attributes in names.items():
-        loaded = importlib.import_module(module)
-        found.update({name: getattr(loaded, name) for name in attributes})
-    return SimpleNamespace(**found)
+    """slack_sdk's modules, imported on first use: a process that never talks to Slack (most web workers;
+    every one of a team without a Slack app) does not carry their ~2 MB."""
+    return SimpleNamespace(
+        web=importlib.import_module("slack_sdk"),
+        errors=importlib.import_module("slack_sdk.errors"),
+        blocks=importlib.import_module("slack_sdk.models.blocks"),
+        signature=importlib.import_module("slack_sdk.signature"),
+    )
 
 
 def client() -> WebClient:
@@ -91,17 +89,17 @@ def client() -> WebClient:
     except outbound.OutboundRefused as exc:
         raise SlackUnavailable(f"SLACK_API_URL refused: {exc.message}", permanent=True) from None
     timeout = max(1, round(settings.HTTP_CLIENT_TIMEOUT))
-    return sdk().WebClient(token=settings.SLACK_BOT_TOKEN, base_url=settings.SLACK_API_URL, timeout=timeout)
+    return sdk().web.WebClient(token=settings.SLACK_BOT_TOKEN, base_url=settings.SLACK_API_URL, timeout=timeout)
 
 
 def call(method: str, **kwargs) -> dict:
     """One Web API call (`chat.postMessage`, ...); its JSON answer. Raises SlackUnavailable."""
     try:
         return getattr(client(), method.replace(".", "_"))(**kwargs).data
-    except sdk().SlackApiError as exc:
+    except sdk().errors.SlackApiError as exc:
         error = str(exc.response.get("error", "")) or f"HTTP {exc.response.status_code}"
         raise SlackUnavailable(f"Slack {method}: {error}", permanent=error in PERMANENT_ERRORS) from None
-    except (sdk().SlackClientError, OSError) as exc:
+    except (sdk().errors.SlackClientError, OSError) as exc:
         log.warning("Slack %s failed: %r", method, exc)
         raise SlackUnavailable(f"Slack {method}: {type(exc).__name__}") from None
 
@@ -117,7 +115,7 @@ def blocks_for(incident: Mapping, headline: str) -> list[dict]:
         f"*<{url}|#{incident['id']} {escape(incident['title'])}>*\n"
         f"{escape(incident['service'])} · {incident['priority']} · *{incident['status']}*"
     )
-    slack = sdk()
+    slack = sdk().blocks
     blocks = [slack.SectionBlock(text=slack.MarkdownTextObject(text=text[:3000]))]
     buttons = []
     if incident["status"] == Status.OPEN:
@@ -192,7 +190,7 @@ def check_signed(body: bytes, headers: Mapping[str, str]) -> None:
     try:
         valid = (
             sdk()
-            .SignatureVerifier(settings.SLACK_SIGNING_SECRET)
+            .signature.SignatureVerifier(settings.SLACK_SIGNING_SECRET)
             .is_valid(body=body, timestamp=timestamp, signature=headers.get("X-Slack-Signature"))
         )
     except UnicodeDecodeError:
