@@ -38,6 +38,14 @@ class Grouped(Generic[Item, Result]):
         return await future
 
     async def _run(self) -> None:
+        try:
+            await self._rounds()
+        finally:
+            # Leave the set in the same step as the last emptiness check: a done-callback would run later,
+            # and an item queued in between would find the slot still taken and never get a round.
+            self._tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
+
+    async def _rounds(self) -> None:
         while self._queue:
             batch, self._queue = self._queue, []
             try:

@@ -115,3 +115,16 @@ def test_a_caller_that_goes_away_does_not_break_the_round(concurrency):
         return await staying
 
     assert asyncio.run(go()) == 4
+
+
+@pytest.mark.parametrize("concurrency", [1, 2])
+def test_a_caller_that_calls_again_as_soon_as_it_is_answered_gets_a_round(concurrency):
+    """A single event whose credential changed is written again the moment its answer arrives: that call
+    comes before the finished round's task is gone, and must not wait for a slot that never frees."""
+    recorder = Recorder(delay=0)
+
+    async def main():
+        grouped = Grouped(recorder.work, concurrency)
+        return [await grouped(item) for item in range(5)]  # each call as soon as the one before is answered
+
+    assert asyncio.run(asyncio.wait_for(main(), 2)) == [0, 2, 4, 6, 8]
