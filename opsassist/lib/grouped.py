@@ -43,7 +43,7 @@ class Grouped(Generic[Item, Result]):
         finally:
             # Leave the set in the same step as the last emptiness check: a done-callback would run later,
             # and an item queued in between would find the slot still taken and never get a round.
-            self._tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
+            self._tasks.discard(asyncio.current_task())
 
     async def _rounds(self) -> None:
         while self._queue:
